@@ -1,0 +1,120 @@
+"""The ``nudge`` command: serve, migrate, import mail, stats, manifest, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import ConfigError, load_config, manifest_yaml
+from bot.logs import configure_logging
+from bot.settings import Settings, SettingsError
+
+app = typer.Typer(help="Nudge: the CRM that lives in Slack.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"nudge: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    from bot.commands import run_migrate
+
+    asyncio.run(run_migrate(_settings()))
+    typer.echo("database is up to date")
+
+
+@app.command()
+def manifest() -> None:
+    """Print the Slack app manifest, ready to paste at api.slack.com/apps."""
+    settings = _settings()
+    try:
+        typer.echo(manifest_yaml(load_config(settings.config_path)), nl=False)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    socket: Annotated[bool, typer.Option("--socket", help="Use Socket Mode.")] = False,
+) -> None:
+    """Run Nudge: Slack listeners (HTTP or Socket Mode), webhooks and the outbox poster."""
+    from bot.serve import run_serve
+
+    settings = _settings()
+    try:
+        settings.require_slack(socket_mode=socket)
+        config = load_config(settings.config_path)
+    except (SettingsError, ConfigError) as exc:
+        raise _fail(str(exc)) from exc
+    asyncio.run(run_serve(settings, config, host=host, port=port, socket_mode=socket))
+
+
+@app.command("import-mail")
+def import_mail(
+    paths: Annotated[list[Path], typer.Argument(help=".eml files, folders or mbox files.")],
+) -> None:
+    """Backfill mail through the same path as live capture; importing again changes nothing."""
+    from bot.commands import run_import_mail
+
+    settings = _settings()
+    try:
+        counts = asyncio.run(run_import_mail(settings, load_config(settings.config_path), paths))
+    except (ConfigError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no messages found")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False) -> None:
+    """Counts: activities by source, contacts, accounts, deals, nudges, feedback, model."""
+    from bot.commands import run_stats
+
+    settings = _settings()
+    try:
+        counts = asyncio.run(run_stats(settings, load_config(settings.config_path)))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(counts, sort_keys=True))
+        return
+    for key, value in counts.items():
+        typer.echo(f"{key:>16}: {value}")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the sample company.")] = 7,
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo.")] = Path(
+        "var/demo.db"
+    ),
+) -> None:
+    """Generate a sample company, run it through Nudge, show the nudges as Slack would."""
+    from bot.demo import run_demo
+
+    settings = Settings()
+    configure_logging("WARNING")
+    try:
+        config = load_config(settings.config_path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    asyncio.run(run_demo(settings, config, seed=seed, database=database))
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

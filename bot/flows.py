@@ -1,0 +1,101 @@
+"""The transactions Nudge runs for each input: capture, feedback. One unit of work each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import structlog
+
+from bot.runtime import Runtime
+from handlers.mail_capture import email_input
+from handlers.mail_files import read_messages
+from models.db import unit_of_work
+from models.services.capture import CaptureResult, quarantine, record_activity, record_skipped
+from models.services.events import first_delivery
+from models.services.feedback import (
+    ButtonIn,
+    FeedbackResult,
+    ReactionIn,
+    feedback_from_button,
+    feedback_from_reaction,
+    record_feedback,
+)
+from models.services.inputs import ActivityIn, QuarantineIn, SkippedIn
+from models.services.nudges import sweep_hot_leads
+
+log = structlog.get_logger(__name__)
+
+
+async def capture(runtime: Runtime, item: ActivityIn | SkippedIn | QuarantineIn) -> str:
+    """Store one input in its own transaction: 'stored', 'duplicate', 'skipped' or 'quarantined'."""
+    async with unit_of_work(runtime.sessions) as session:
+        if isinstance(item, QuarantineIn):
+            await quarantine(session=session, workspace_id=runtime.workspace_id, item=item)
+            return "quarantined"
+        if isinstance(item, SkippedIn):
+            await record_skipped(session=session, workspace_id=runtime.workspace_id, item=item)
+            return "skipped"
+        result: CaptureResult = await record_activity(
+            session=session,
+            scorer=runtime.scorer,
+            workspace_id=runtime.workspace_id,
+            item=item,
+            config=runtime.config.crm,
+            now=runtime.clock(),
+        )
+        return "stored" if result.stored else "duplicate"
+
+
+async def import_mail(runtime: Runtime, paths: Iterable[Path]) -> Counter[str]:
+    """Backfill from .eml files, folders and mbox files through the one ingestion path."""
+    crm = runtime.config.crm
+    outcomes: Counter[str] = Counter()
+    for _where, raw in read_messages(paths):
+        item = email_input(
+            raw, internal_domains=crm.internal_domains, default_region=crm.default_region
+        )
+        outcomes[await capture(runtime, item)] += 1
+    outcomes["nudged"] = await sweep(runtime)
+    log.info("import_mail.done", **outcomes)
+    return outcomes
+
+
+async def sweep(runtime: Runtime) -> int:
+    """Queue nudges for hot leads nobody has been told about; returns how many."""
+    async with unit_of_work(runtime.sessions) as session:
+        queued = await sweep_hot_leads(
+            session=session,
+            scorer=runtime.scorer,
+            workspace_id=runtime.workspace_id,
+            config=runtime.config.crm,
+            now=runtime.clock(),
+        )
+    return len(queued)
+
+
+async def apply_feedback(
+    runtime: Runtime, signal: ReactionIn | ButtonIn, *, event_id: str | None = None
+) -> FeedbackResult | None:
+    """Learn from one verdict, once per Slack event; the live model changes after commit."""
+    crm = runtime.config.crm
+    async with runtime.scorer.update() as pending, unit_of_work(runtime.sessions) as session:
+        if event_id is not None and not await first_delivery(
+            session=session, event_id=event_id, event_type="feedback"
+        ):
+            return None
+        if isinstance(signal, ReactionIn):
+            item = await feedback_from_reaction(session=session, reaction=signal, config=crm)
+        else:
+            item = await feedback_from_button(session=session, button=signal, config=crm)
+        if item is None:
+            return None
+        return await record_feedback(
+            session=session,
+            pending=pending,
+            item=item,
+            config=crm,
+            salt=runtime.salt,
+            now=runtime.clock(),
+        )

@@ -1,0 +1,71 @@
+"""``nudge serve``: the long-running process, over HTTP or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import create_bolt_app, create_web_client
+from bot.config import AppConfig
+from bot.outbox import OutboxPoster, SlackTransport
+from bot.runtime import Runtime, close_runtime, open_runtime
+from bot.settings import Settings
+from bot.web import create_web_app
+from models.db import unit_of_work
+from models.services.workspaces import bind_slack_team
+from models.workspace import Workspace
+
+log = structlog.get_logger(__name__)
+
+
+async def connect_slack(runtime: Runtime) -> tuple[AsyncApp, OutboxPoster]:
+    """The Bolt app and poster for this runtime; binds the workspace to the bot's team."""
+    settings = runtime.settings
+    client = create_web_client(settings.reveal("SLACK_BOT_TOKEN"), settings.api_base_url)
+    identity = await client.auth_test()
+    async with unit_of_work(runtime.sessions) as session:
+        workspace = await session.get(Workspace, runtime.workspace_id)
+        assert workspace is not None
+        await bind_slack_team(session=session, workspace=workspace, team_id=str(identity["team_id"]))
+    # Socket Mode has no request signatures; Bolt still wants a value to construct.
+    secret = settings.slack_signing_secret
+    signing_secret = secret.get_secret_value() if secret else "unused-in-socket-mode"
+    bolt = create_bolt_app(runtime, client=client, signing_secret=signing_secret)
+    return bolt, OutboxPoster(runtime.sessions, SlackTransport(client))
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_serve(
+    settings: Settings, config: AppConfig, *, host: str, port: int, socket_mode: bool
+) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    runtime = await open_runtime(settings, config)
+    try:
+        bolt, poster = await connect_slack(runtime)
+        web_app = create_web_app(runtime, bolt, poster)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("serve.started", host=host, port=port, socket_mode=socket_mode)
+        socket = None
+        if socket_mode:
+            socket = AsyncSocketModeHandler(bolt, settings.reveal("SLACK_APP_TOKEN"))
+            await socket.connect_async()
+        await _wait_for_signal()
+        if socket is not None:
+            await socket.close_async()
+        await runner.cleanup()
+    finally:
+        await close_runtime(runtime)

@@ -1,0 +1,53 @@
+"""The aiohttp server: Slack at /slack/events, /healthz, and the outbox poster alongside."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy import text
+
+from bot.outbox import OutboxPoster
+from bot.runtime import Runtime
+
+RUNTIME = web.AppKey("runtime", Runtime)
+BOLT = web.AppKey("bolt", AsyncApp)
+POSTER = web.AppKey("poster", OutboxPoster)
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    """Events, slash commands and interactivity, verified and dispatched by Bolt."""
+    bolt_response = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(bolt_response)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Up and able to reach the database."""
+    runtime = request.app[RUNTIME]
+    try:
+        async with runtime.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return web.json_response({"ok": False, "database": type(exc).__name__}, status=503)
+    return web.json_response({"ok": True, "model_version": runtime.scorer.version})
+
+
+async def _run_poster(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[POSTER].run_forever(stop))
+    yield
+    stop.set()
+    await task
+
+
+def create_web_app(runtime: Runtime, bolt: AsyncApp, poster: OutboxPoster) -> web.Application:
+    """The HTTP application; the poster runs for as long as it does."""
+    app = web.Application(client_max_size=25 * 1024 * 1024)
+    app[RUNTIME], app[BOLT], app[POSTER] = runtime, bolt, poster
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(_run_poster)
+    return app

@@ -1,0 +1,1 @@
+"""Pure-data handlers that turn raw inputs (mail, calendar, ...) into typed records."""

@@ -1,0 +1,63 @@
+"""Mail as Nudge input: one message's bytes become an activity, a skip, or a quarantine row."""
+
+from __future__ import annotations
+
+from handlers.mail import MailParseError, ParsedEmail, direction, external_participants, parse_email
+from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
+
+SOURCE = "email"
+MailInput = ActivityIn | SkippedIn | QuarantineIn
+
+
+def _rep_email(parsed: ParsedEmail, internal_domains: frozenset[str], way: str) -> str | None:
+    if way == "outbound":
+        return parsed.sender.email
+    for address in (*parsed.to, *parsed.cc):
+        domain = address.email.rpartition("@")[2]
+        if any(domain == d or domain.endswith("." + d) for d in internal_domains):
+            return address.email
+    return None
+
+
+def _people(parsed: ParsedEmail, internal_domains: frozenset[str]) -> tuple[PersonIn, ...]:
+    people = []
+    for address in external_participants(parsed, internal_domains):
+        if address.email == parsed.sender.email:
+            sig = parsed.signature
+            people.append(
+                PersonIn(address.email, address.name, sig.phone, sig.title, sig.company)
+            )
+        else:
+            people.append(PersonIn(address.email, address.name))
+    return tuple(people)
+
+
+def email_input(
+    raw: bytes, *, internal_domains: frozenset[str], default_region: str = "US"
+) -> MailInput:
+    """Turn one RFC 5322 message into what the ingestion path takes."""
+    try:
+        parsed = parse_email(raw, default_region=default_region)
+    except MailParseError as exc:
+        return QuarantineIn(source=SOURCE, reason=f"unreadable email: {exc}", raw=raw)
+    if parsed.skip_reason:
+        return SkippedIn(SOURCE, parsed.message_id, parsed.skip_reason)
+    way = direction(parsed, internal_domains)
+    people = _people(parsed, internal_domains)
+    if way == "internal" or not people:
+        return SkippedIn(SOURCE, parsed.message_id, "internal")
+    return ActivityIn(
+        source=SOURCE,
+        external_id=parsed.message_id,
+        kind="email",
+        occurred_at=parsed.sent_at,
+        people=people,
+        direction=way,
+        rep_email=_rep_email(parsed, internal_domains, way),
+        subject=parsed.subject,
+        body=parsed.body,
+        thread_key=parsed.thread_key,
+        facts={"attachments": len(parsed.attachments), "recipients": len(parsed.to) + len(parsed.cc)},
+        raw=raw,
+        content_type="message/rfc822",
+    )

@@ -1,0 +1,98 @@
+"""The one owner of a workspace's live model: scores, and learns under a lock.
+
+Learning happens on a private copy; the copy becomes the live model only when the
+transaction that logged the update has committed, so the live model always equals a
+replay of the learning log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from learning.explain import Reasons, best_action, explain
+from learning.features import Features
+from learning.pipeline import LeadModel
+from models.config import ScoringConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A lead's score with its band, confidence, reasons and the best next action."""
+
+    value: int
+    band: str
+    low_confidence: bool
+    reasons: Reasons
+    action: tuple[str, int] | None
+    model_version: int
+
+
+def band_of(value: int, config: ScoringConfig) -> str:
+    """hot, warm or cold from the thresholds in app.yaml."""
+    if value >= config.hot:
+        return "hot"
+    return "warm" if value >= config.warm else "cold"
+
+
+class PendingUpdate:
+    """Updates staged on a copy of the model, adopted only if the block exits cleanly."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.model = scorer.model.copy()
+        self.version = scorer.version
+        self.outcomes_seen = scorer.outcomes_seen
+        self._config = scorer.config
+
+    def learn(self, features: Features, label: bool, weight: float, *, outcome: bool) -> int:
+        """Learn one example on the staged model; returns the new model version."""
+        self.model.learn(features, label, weight)
+        self.version += 1
+        self.outcomes_seen += int(outcome)
+        return self.version
+
+    def as_scorer(self) -> Scorer:
+        """A scorer over the staged model, to show what the update changes."""
+        return Scorer(
+            self.model,
+            version=self.version,
+            outcomes_seen=self.outcomes_seen,
+            config=self._config,
+        )
+
+
+class Scorer:
+    """Scores leads with the live model; learning goes through :meth:`update`."""
+
+    def __init__(
+        self, model: LeadModel, *, version: int, outcomes_seen: int, config: ScoringConfig
+    ) -> None:
+        self.model = model
+        self.version = version
+        self.outcomes_seen = outcomes_seen
+        self.config = config
+        self._lock = asyncio.Lock()
+
+    def score(self, features: Features) -> Score:
+        """Score, band, reasons and next action for one lead."""
+        value = round(self.model.probability(features) * 100)
+        return Score(
+            value=value,
+            band=band_of(value, self.config),
+            low_confidence=self.outcomes_seen < self.config.min_outcomes,
+            reasons=explain(self.model, features, limit=self.config.reasons),
+            action=best_action(self.model, features),
+            model_version=self.version,
+        )
+
+    @asynccontextmanager
+    async def update(self) -> AsyncIterator[PendingUpdate]:
+        """Stage updates; commit your transaction inside the block, then they go live."""
+        async with self._lock:
+            pending = PendingUpdate(self)
+            yield pending
+            self.model = pending.model
+            self.version = pending.version
+            self.outcomes_seen = pending.outcomes_seen

@@ -1,0 +1,56 @@
+"""The domain: SQLModel tables (one module per aggregate) and the services that change them."""
+
+from sqlmodel import SQLModel
+
+from models.account import Account
+from models.activity import Activity, Quarantine, RawItem, SkippedItem
+from models.audit import AuditEntry
+from models.contact import Contact, ContactChange, ContactIdentity
+from models.deal import Deal, DealContact, DealStageChange
+from models.feedback import Feedback
+from models.hygiene import HygieneIssue, MergeProposal, MergeRecord
+from models.integration import ApiToken, WebhookDelivery, WebhookReceipt, WebhookSubscription
+from models.jobs import JobRun, Lease
+from models.learning import DriftEvent, LearningLogEntry, ModelSnapshot, ScoreSnapshot
+from models.mailbox import MailboxCheckpoint
+from models.nudge import Nudge, SlackEventReceipt
+from models.privacy import ErasureTombstone
+from models.workspace import User, Workspace
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Account",
+    "Activity",
+    "ApiToken",
+    "AuditEntry",
+    "Contact",
+    "ContactChange",
+    "ContactIdentity",
+    "Deal",
+    "DealContact",
+    "DealStageChange",
+    "DriftEvent",
+    "ErasureTombstone",
+    "Feedback",
+    "HygieneIssue",
+    "JobRun",
+    "LearningLogEntry",
+    "Lease",
+    "MailboxCheckpoint",
+    "MergeProposal",
+    "MergeRecord",
+    "ModelSnapshot",
+    "Nudge",
+    "Quarantine",
+    "RawItem",
+    "ScoreSnapshot",
+    "SkippedItem",
+    "SlackEventReceipt",
+    "User",
+    "WebhookDelivery",
+    "WebhookReceipt",
+    "WebhookSubscription",
+    "Workspace",
+    "metadata",
+]

@@ -1,0 +1,83 @@
+"""Activities from every source, the raw items they came from, and quarantined input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at_field, json_field, time_field, workspace_fk
+
+ACTIVITY_KINDS = ("email", "meeting", "call", "web", "marketing", "note")
+
+
+class RawItem(SQLModel, table=True):
+    """The bytes as received from a source, kept for audit, re-parsing and erasure."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "source", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=500)
+    content_type: str = Field(default="application/octet-stream", max_length=100)
+    body: bytes = Field(sa_type=LargeBinary)
+    received_at: datetime = created_at_field()
+
+
+class Activity(SQLModel, table=True):
+    """One interaction with a contact, idempotent on (workspace, source, external id)."""
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "source", "external_id"),
+        Index("ix_activity_contact_time", "contact_id", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    kind: str = Field(max_length=16)
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=500)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    deal_id: int | None = Field(default=None, foreign_key="deal.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    raw_item_id: int | None = Field(default=None, foreign_key="rawitem.id")
+    occurred_at: datetime = time_field(nullable=False)
+    direction: str | None = Field(default=None, max_length=16)
+    subject: str | None = Field(default=None, max_length=500)
+    body: str | None = None
+    thread_key: str | None = Field(default=None, max_length=500, index=True)
+    facts: dict[str, Any] = json_field()
+    created_at: datetime = created_at_field()
+
+
+class Quarantine(SQLModel, table=True):
+    """Input that could not be understood, with the bytes and a readable reason."""
+
+    __table_args__ = (UniqueConstraint("source", "digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
+    source: str = Field(max_length=32)
+    external_id: str | None = Field(default=None, max_length=500)
+    reason: str = Field(max_length=1000)
+    body: bytes = Field(sa_type=LargeBinary)
+    digest: str = Field(max_length=64)
+    received_at: datetime = created_at_field()
+    resolved_at: datetime | None = time_field()
+
+
+class SkippedItem(SQLModel, table=True):
+    """An item deliberately not captured (auto-reply, bulk, list or internal-only mail)."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "source", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=500)
+    reason: str = Field(max_length=32)
+    received_at: datetime = created_at_field()

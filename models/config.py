@@ -1,0 +1,105 @@
+"""The ``crm:`` section of app.yaml: how Nudge behaves for this team (no secrets here)."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeamMember(_Section):
+    """A person of the sales team as the admin declared them."""
+
+    slack_id: str
+    email: str
+    name: str = ""
+    role: str = "rep"
+    manager: str | None = None
+    tz: str = "UTC"
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in ("rep", "manager", "admin"):
+            raise ValueError(f"role must be rep, manager or admin, not {role!r}")
+        return role
+
+
+class ScoringConfig(_Section):
+    """Score bands and when a change is worth a nudge."""
+
+    hot: int = Field(default=70, ge=1, le=100)
+    warm: int = Field(default=40, ge=0, le=100)
+    jump: int = Field(default=15, ge=1, le=100)
+    min_outcomes: int = Field(default=20, ge=0)
+    reasons: int = Field(default=3, ge=1, le=6)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoringConfig:
+        if self.warm >= self.hot:
+            raise ValueError("scoring.warm must be below scoring.hot")
+        return self
+
+
+class FeedbackConfig(_Section):
+    """Which reactions mean right or wrong, and how much each teaches the model."""
+
+    positive: dict[str, float] = Field(default_factory=lambda: {"+1": 0.5, "fire": 0.8})
+    negative: dict[str, float] = Field(default_factory=lambda: {"-1": 0.5, "ice_cube": 0.8})
+    button_weight: float = Field(default=0.5, gt=0, le=1)
+
+    def label_for(self, emoji: str) -> tuple[bool, float] | None:
+        """(label, weight) for a reaction name, or None when it is not feedback.
+
+        Skin tones (``+1::skin-tone-3``) count as the base emoji.
+        """
+        base = emoji.split("::", 1)[0]
+        if base in self.positive:
+            return True, self.positive[base]
+        if base in self.negative:
+            return False, self.negative[base]
+        return None
+
+
+class NudgeConfig(_Section):
+    """Where nudges go and how often."""
+
+    channel: str | None = None
+    max_age_hours: int = Field(default=72, ge=1)
+    renotify_days: int = Field(default=7, ge=1)
+    per_rep_per_hour: int = Field(default=6, ge=1)
+    quiet_start: time = time(20, 0)
+    quiet_end: time = time(8, 0)
+
+
+class LearningConfig(_Section):
+    """How strongly outcomes teach, and how often the model is saved."""
+
+    outcome_weight: float = Field(default=1.0, gt=0)
+    snapshot_every: int = Field(default=1, ge=1)
+
+
+class CrmConfig(_Section):
+    """Everything in ``crm:``."""
+
+    workspace: str = "default"
+    internal_domains: frozenset[str] = frozenset()
+    default_region: str = "US"
+    scoring: ScoringConfig = ScoringConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
+    nudges: NudgeConfig = NudgeConfig()
+    learning: LearningConfig = LearningConfig()
+    digest_time: time = time(8, 30)
+    team: tuple[TeamMember, ...] = ()
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"audit": 2555, "raw_items": 365}
+    )
+
+    @field_validator("internal_domains")
+    @classmethod
+    def _lower_domains(cls, domains: frozenset[str]) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in domains)

@@ -1,0 +1,56 @@
+"""Data-hygiene issues, merge proposals, and merges that can be undone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at_field, json_field, time_field, workspace_fk
+
+
+class HygieneIssue(SQLModel, table=True):
+    """A rule that a record breaks; closed when the record is fixed, never blocking the change."""
+
+    __table_args__ = (Index("ix_hygieneissue_open", "workspace_id", "entity_type", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    rule: str = Field(max_length=64)
+    entity_type: str = Field(max_length=16)
+    entity_id: int
+    owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    message: str = Field(max_length=500)
+    opened_at: datetime = created_at_field()
+    closed_at: datetime | None = time_field()
+
+
+class MergeProposal(SQLModel, table=True):
+    """Two contacts that may be one person, awaiting an owner's answer (remembered)."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "contact_a_id", "contact_b_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    contact_a_id: int = Field(foreign_key="contact.id")
+    contact_b_id: int = Field(foreign_key="contact.id")
+    similarity: float
+    state: str = Field(default="open", max_length=16)
+    decided_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = created_at_field()
+    decided_at: datetime | None = time_field()
+
+
+class MergeRecord(SQLModel, table=True):
+    """A merge done, with what is needed to restore both records."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    survivor_id: int = Field(foreign_key="contact.id")
+    merged_id: int = Field(foreign_key="contact.id")
+    undo: dict[str, Any] = json_field()
+    actor: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
+    undone_at: datetime | None = time_field()

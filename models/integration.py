@@ -1,0 +1,62 @@
+"""Integration API tokens, outbound webhooks, and the replay guard for inbound ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at_field, json_field, time_field, workspace_fk
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token, stored only as a hash, with the scopes it grants."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = json_field(default_factory=list)
+    created_at: datetime = created_at_field()
+    last_used_at: datetime | None = time_field()
+    revoked_at: datetime | None = time_field()
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An outside system that wants events (score changed, hygiene issue) posted to it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    url: str = Field(max_length=2000)
+    secret_hash: str = Field(max_length=64)
+    events: list[str] = json_field(default_factory=list)
+    created_at: datetime = created_at_field()
+    disabled_at: datetime | None = time_field()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """An outbound event waiting to be delivered, retried until it is."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    subscription_id: int = Field(foreign_key="webhooksubscription.id", index=True)
+    event: str = Field(max_length=64)
+    payload: dict[str, Any] = json_field()
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = time_field()
+    created_at: datetime = created_at_field()
+    delivered_at: datetime | None = time_field()
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """A signed inbound body already accepted; the same signature again is a replay."""
+
+    __table_args__ = (UniqueConstraint("source", "signature"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    signature: str = Field(max_length=200)
+    received_at: datetime = created_at_field()

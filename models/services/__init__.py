@@ -1,0 +1,1 @@
+"""Domain services: async functions with keyword-only arguments; they flush, never commit."""

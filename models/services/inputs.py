@@ -1,0 +1,60 @@
+"""Typed inputs that handlers build from wire formats and services consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PersonIn:
+    """Someone outside the team, as a source saw them."""
+
+    email: str | None = None
+    name: str = ""
+    phone: str | None = None
+    title: str | None = None
+    company: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityIn:
+    """One interaction from any source, ready for the single ingestion path.
+
+    ``people`` are the outside participants (each gets the activity on their timeline);
+    ``rep_email`` is the team member involved, if known.
+    """
+
+    source: str
+    external_id: str
+    kind: str
+    occurred_at: datetime
+    people: tuple[PersonIn, ...]
+    direction: str | None = None
+    rep_email: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    thread_key: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedIn:
+    """An item deliberately not captured, counted with its reason."""
+
+    source: str
+    external_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineIn:
+    """An item that could not be understood: its bytes and a readable reason."""
+
+    source: str
+    reason: str
+    raw: bytes
+    external_id: str | None = None

@@ -1,0 +1,237 @@
+"""Decide which nudges to write to the outbox, and move them through it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.account import Account
+from models.config import CrmConfig
+from models.contact import Contact
+from models.nudge import Nudge
+from learning.scorer import Scorer
+from models.services.scoring import Scored, rescore_contact
+from models.types import utcnow
+from models.workspace import User
+
+MAX_ATTEMPTS = 12
+
+
+async def destination(
+    *, session: AsyncSession, contact: Contact, config: CrmConfig
+) -> tuple[str, int | None] | None:
+    """Where a nudge about this contact goes: the owner's DM, else the team channel."""
+    owner = await session.get(User, contact.owner_id) if contact.owner_id else None
+    if owner is not None and owner.slack_user_id:
+        return owner.slack_user_id, owner.id
+    if config.nudges.channel:
+        return config.nudges.channel, None
+    return None
+
+
+async def lead_card(*, session: AsyncSession, contact: Contact) -> dict[str, Any]:
+    """Who the lead is, as a nudge shows it."""
+    account = await session.get(Account, contact.account_id) if contact.account_id else None
+    return {
+        "contact_id": contact.id,
+        "name": contact.name,
+        "title": contact.title,
+        "company": account.name if account else None,
+    }
+
+
+def _news(scored: Scored, config: CrmConfig, first: Nudge | None, now: datetime) -> str | None:
+    """'new' for a lead that became hot, 'update' for a jump worth a threaded line, else None.
+
+    A lead told about in the last ``renotify_days`` is not announced again for wobbling
+    around the threshold; only a real jump is threaded under the first nudge.
+    """
+    value, previous = scored.score.value, scored.previous
+    jumped = previous is not None and value - previous >= config.scoring.jump
+    recent = first is not None and now - first.created_at < timedelta(
+        days=config.nudges.renotify_days
+    )
+    if recent:
+        return "update" if jumped and value >= config.scoring.hot else None
+    crossed = value >= config.scoring.hot and (previous is None or previous < config.scoring.hot)
+    return "new" if crossed or (jumped and value >= config.scoring.hot) else None
+
+
+async def _latest_lead_nudge(session: AsyncSession, contact_id: int) -> Nudge | None:
+    query = (
+        select(Nudge)
+        .where(Nudge.contact_id == contact_id, Nudge.cause == "hot_lead", col(Nudge.parent_id).is_(None))
+        .order_by(col(Nudge.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
+async def queue_hot_lead(
+    *,
+    session: AsyncSession,
+    contact: Contact,
+    scored: Scored,
+    trigger: str,
+    event_key: str,
+    config: CrmConfig,
+    now: datetime,
+) -> Nudge | None:
+    """Write a hot-lead nudge if the score crossed the threshold or jumped, recently.
+
+    A jump while the lead is still hot is threaded under its first nudge.
+    """
+    if now - scored.snapshot.taken_at > timedelta(hours=config.nudges.max_age_hours):
+        return None
+    assert contact.id is not None
+    first = await _latest_lead_nudge(session, contact.id)
+    news = _news(scored, config, first, now)
+    if news is None:
+        return None
+    parent = first if news == "update" else None
+    return await _write_lead_nudge(session, contact, scored, trigger, event_key, config, parent)
+
+
+async def sweep_hot_leads(
+    *, session: AsyncSession, scorer: Scorer, workspace_id: int, config: CrmConfig,
+    now: datetime, active_days: int = 14,
+) -> list[Nudge]:  # fmt: skip
+    """Nudge about leads that are hot now but nobody was told about (after a backfill).
+
+    Only leads touched in the last ``active_days``; each is rescored as of ``now``.
+    """
+    told = select(Nudge.contact_id).where(
+        Nudge.workspace_id == workspace_id, Nudge.cause == "hot_lead"
+    )
+    candidates = await session.exec(
+        select(Contact).where(
+            Contact.workspace_id == workspace_id,
+            Contact.score_band == "hot",
+            col(Contact.last_touch_at) >= now - timedelta(days=active_days),
+            col(Contact.id).not_in(told),
+        )
+    )
+    queued = []
+    for contact in candidates.all():
+        scored = await rescore_contact(session=session, scorer=scorer, contact=contact, at=now)
+        if scored.score.band != "hot":
+            continue
+        nudge = await _write_lead_nudge(
+            session, contact, scored, "a review of current leads", f"sweep:{now.date()}", config,
+            None,
+        )
+        if nudge is not None:
+            queued.append(nudge)
+    return queued
+
+
+async def _write_lead_nudge(
+    session: AsyncSession,
+    contact: Contact,
+    scored: Scored,
+    trigger: str,
+    event_key: str,
+    config: CrmConfig,
+    parent: Nudge | None,
+) -> Nudge | None:
+    target = await destination(session=session, contact=contact, config=config)
+    if target is None:
+        return None
+    score = scored.score
+    nudge = Nudge(
+        workspace_id=contact.workspace_id,
+        cause="hot_lead",
+        dedupe_key=f"hot_lead:{contact.id}:{event_key}",
+        contact_id=contact.id,
+        recipient_id=target[1],
+        parent_id=parent.id if parent is not None else None,
+        channel=target[0],
+        score=score.value,
+        model_version=score.model_version,
+        payload={
+            "lead": await lead_card(session=session, contact=contact),
+            "score": score.value,
+            "previous": scored.previous,
+            "band": score.band,
+            "low_confidence": score.low_confidence,
+            "model_version": score.model_version,
+            "reasons_for": [r.text for r in score.reasons.supporting],
+            "reasons_against": [r.text for r in score.reasons.opposing],
+            "action": list(score.action) if score.action else None,
+            "trigger": trigger,
+            "snapshot_id": scored.snapshot.id,
+        },
+    )
+    session.add(nudge)
+    await session.flush()
+    return nudge
+
+
+async def queue_reply(
+    *, session: AsyncSession, parent: Nudge, cause: str, dedupe_key: str, payload: dict[str, Any]
+) -> Nudge:
+    """A message threaded under an earlier nudge (feedback confirmations, updates)."""
+    existing = (
+        await session.exec(
+            select(Nudge).where(
+                Nudge.workspace_id == parent.workspace_id, Nudge.dedupe_key == dedupe_key
+            )
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    reply = Nudge(
+        workspace_id=parent.workspace_id,
+        cause=cause,
+        dedupe_key=dedupe_key,
+        contact_id=parent.contact_id,
+        recipient_id=parent.recipient_id,
+        parent_id=parent.id,
+        channel=parent.channel_id or parent.channel,
+        payload=payload,
+    )
+    session.add(reply)
+    await session.flush()
+    return reply
+
+
+async def due_nudges(*, session: AsyncSession, now: datetime, limit: int = 50) -> list[Nudge]:
+    """Pending nudges whose time has come, oldest first; locked against other workers."""
+    query = (
+        select(Nudge)
+        .where(
+            Nudge.state == "pending",
+            or_(col(Nudge.next_attempt_at).is_(None), col(Nudge.next_attempt_at) <= now),
+        )
+        .order_by(col(Nudge.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def nudge_by_message(
+    *, session: AsyncSession, channel_id: str, message_ts: str
+) -> Nudge | None:
+    """The nudge Slack knows as this message."""
+    query = select(Nudge).where(Nudge.channel_id == channel_id, Nudge.message_ts == message_ts)
+    return (await session.exec(query)).first()
+
+
+def mark_sent(nudge: Nudge, *, channel_id: str, ts: str) -> None:
+    """Remember where the message went, for threads, feedback and later edits."""
+    nudge.state, nudge.channel_id, nudge.message_ts = "sent", channel_id, ts
+    nudge.sent_at, nudge.last_error = utcnow(), None
+
+
+def mark_retry(nudge: Nudge, *, error: str, retry_in: float, permanent: bool) -> None:
+    """Try again later, or give up after a permanent error or too many attempts."""
+    nudge.attempts += 1
+    nudge.last_error = error[:500]
+    if permanent or nudge.attempts >= MAX_ATTEMPTS:
+        nudge.state = "failed"
+    else:
+        nudge.next_attempt_at = utcnow() + timedelta(seconds=retry_in)

@@ -1,0 +1,1 @@
+"""In-process fakes of the external services Nudge talks to."""
