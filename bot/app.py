@@ -27,14 +27,13 @@ def create_web_client(token: str, base_url: str) -> AsyncWebClient:
     return client
 
 
-def create_bolt_app(
-    runtime: Runtime, *, client: AsyncWebClient, signing_secret: str
-) -> AsyncApp:
+def create_bolt_app(runtime: Runtime, *, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
     """The Bolt app with every listener registered and the runtime in each context."""
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
 
     async def inject_runtime(
-        context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]  # noqa: A002
+        context: AsyncBoltContext,
+        next: Callable[[], Awaitable[Any]],
     ) -> Any:
         context["runtime"] = runtime
         return await next()

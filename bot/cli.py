@@ -80,7 +80,9 @@ def import_mail(
 
 
 @app.command()
-def stats(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False) -> None:
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
     """Counts: activities by source, contacts, accounts, deals, nudges, feedback, model."""
     from bot.commands import run_stats
 
@@ -99,9 +101,7 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sample company.")] = 7,
-    database: Annotated[Path, typer.Option(help="SQLite file for the demo.")] = Path(
-        "var/demo.db"
-    ),
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo.")] = Path("var/demo.db"),
 ) -> None:
     """Generate a sample company, run it through Nudge, show the nudges as Slack would."""
     from bot.demo import run_demo

@@ -74,26 +74,47 @@ async def _seed_accounts(runtime: Runtime, sample: SampleData) -> None:
     owners = {r.slack_user_id: r.email for r in sample.reps}
     async with unit_of_work(runtime.sessions) as session:
         for account in sample.accounts:
-            owner = await user_by_email(session=session, workspace_id=runtime.workspace_id,
-                                        email=owners[account.owner_slack_id])  # fmt: skip
-            await upsert_account(session=session, workspace_id=runtime.workspace_id,
-                                 domain=account.domain, name=account.name,
-                                 industry=account.industry, employees=account.employees,
-                                 owner_id=owner.id if owner else None)  # fmt: skip
+            owner = await user_by_email(
+                session=session,
+                workspace_id=runtime.workspace_id,
+                email=owners[account.owner_slack_id],
+            )
+            await upsert_account(
+                session=session,
+                workspace_id=runtime.workspace_id,
+                domain=account.domain,
+                name=account.name,
+                industry=account.industry,
+                employees=account.employees,
+                owner_id=owner.id if owner else None,
+            )
 
 
 async def _open_deal(runtime: Runtime, deal: SampleDeal, owner_email: str) -> None:
     async with unit_of_work(runtime.sessions) as session:
-        contact = await resolve_contact(session=session, workspace_id=runtime.workspace_id,
-                                        person=PersonIn(email=deal.contact_email), source="crm")  # fmt: skip
-        owner = await user_by_email(session=session, workspace_id=runtime.workspace_id,
-                                    email=owner_email)  # fmt: skip
+        contact = await resolve_contact(
+            session=session,
+            workspace_id=runtime.workspace_id,
+            person=PersonIn(email=deal.contact_email),
+            source="crm",
+        )
+        owner = await user_by_email(
+            session=session, workspace_id=runtime.workspace_id, email=owner_email
+        )
         stage = deal.stage if deal.outcome == "open" else "Negotiation"
-        await upsert_deal(session=session, workspace_id=runtime.workspace_id,
-                          external_id=deal.external_id, name=deal.name,
-                          account_id=contact.account_id, contact_id=contact.id,
-                          owner_id=owner.id if owner else None, stage=stage,
-                          amount=float(deal.amount), created_at=deal.created_at, actor="demo")  # fmt: skip
+        await upsert_deal(
+            session=session,
+            workspace_id=runtime.workspace_id,
+            external_id=deal.external_id,
+            name=deal.name,
+            account_id=contact.account_id,
+            contact_id=contact.id,
+            owner_id=owner.id if owner else None,
+            stage=stage,
+            amount=float(deal.amount),
+            created_at=deal.created_at,
+            actor="demo",
+        )
 
 
 async def _close_deal(runtime: Runtime, deal: SampleDeal) -> int:
@@ -102,9 +123,16 @@ async def _close_deal(runtime: Runtime, deal: SampleDeal) -> int:
     async with runtime.scorer.update() as pending, unit_of_work(runtime.sessions) as session:
         row = (await session.exec(select(Deal).where(Deal.external_id == deal.external_id))).one()
         assert deal.closed_at is not None
-        return await close_deal(session=session, pending=pending, deal=row, outcome=deal.outcome,
-                                at=deal.closed_at, actor="demo", config=runtime.config.crm,
-                                salt=runtime.salt)  # fmt: skip
+        return await close_deal(
+            session=session,
+            pending=pending,
+            deal=row,
+            outcome=deal.outcome,
+            at=deal.closed_at,
+            actor="demo",
+            config=runtime.config.crm,
+            salt=runtime.salt,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +177,17 @@ async def _replay_history(runtime: Runtime, sample: SampleData) -> int:
 async def _react_like_reps(runtime: Runtime, sample: SampleData) -> int:
     """Each rep reacts to their hot-lead nudges as their hidden knowledge of the lead says."""
     async with unit_of_work(runtime.sessions) as session:
-        sent = (await session.exec(select(Nudge, ContactIdentity.value).join(
-            ContactIdentity, col(ContactIdentity.contact_id) == col(Nudge.contact_id)).where(
-            Nudge.cause == "hot_lead", Nudge.state == "sent",
-            ContactIdentity.kind == "email"))).all()  # fmt: skip
+        sent = (
+            await session.exec(
+                select(Nudge, ContactIdentity.value)
+                .join(ContactIdentity, col(ContactIdentity.contact_id) == col(Nudge.contact_id))
+                .where(
+                    Nudge.cause == "hot_lead",
+                    Nudge.state == "sent",
+                    ContactIdentity.kind == "email",
+                )
+            )
+        ).all()
     updates = 0
     for nudge, email in sent:
         truth = sample.truth.get(email)
@@ -181,9 +216,13 @@ def ranking_auc(scores: dict[str, float], truth: dict[str, float]) -> float:
 
 async def _final_scores(runtime: Runtime) -> dict[str, float]:
     async with unit_of_work(runtime.sessions) as session:
-        rows = (await session.exec(select(Contact.score, ContactIdentity.value).join(
-            ContactIdentity, col(ContactIdentity.contact_id) == col(Contact.id)).where(
-            ContactIdentity.kind == "email", col(Contact.score).is_not(None)))).all()  # fmt: skip
+        rows = (
+            await session.exec(
+                select(Contact.score, ContactIdentity.value)
+                .join(ContactIdentity, col(ContactIdentity.contact_id) == col(Contact.id))
+                .where(ContactIdentity.kind == "email", col(Contact.score).is_not(None))
+            )
+        ).all()
     return {email: float(score or 0) for score, email in rows}
 
 

@@ -51,8 +51,8 @@ def redact_event(
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Send structlog and the standard library's logging through the redactor."""
     logging.basicConfig(level=level.upper(), format="%(message)s")
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(
-        colors=False
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

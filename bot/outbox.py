@@ -21,9 +21,19 @@ from models.types import utcnow
 
 log = structlog.get_logger(__name__)
 PERMANENT_ERRORS = frozenset(
-    {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_too_long",
-     "no_text", "user_not_found", "cannot_dm_bot", "account_inactive", "invalid_auth"}
-)  # fmt: skip
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "msg_too_long",
+        "no_text",
+        "user_not_found",
+        "cannot_dm_bot",
+        "account_inactive",
+        "invalid_auth",
+    }
+)
 
 
 class SendError(Exception):
@@ -46,9 +56,14 @@ class Transport(Protocol):
     """Something that delivers one rendered message (Slack's Web API, or the demo's screen)."""
 
     async def post(
-        self, *, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None,
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None,
         metadata: dict[str, Any],
-    ) -> Posted: ...  # fmt: skip
+    ) -> Posted: ...
 
 
 class SlackTransport:
@@ -58,14 +73,24 @@ class SlackTransport:
         self.client = client
 
     async def post(
-        self, *, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None,
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None,
         metadata: dict[str, Any],
-    ) -> Posted:  # fmt: skip
+    ) -> Posted:
         try:
             response = await self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
-                metadata=metadata, unfurl_links=False, unfurl_media=False,
-            )  # fmt: skip
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                metadata=metadata,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         except SlackApiError as exc:
             raise _send_error(exc) from exc
         except (TimeoutError, OSError) as exc:
@@ -87,10 +112,10 @@ def _send_error(exc: SlackApiError) -> SendError:
 def backoff(attempts: int, base: float) -> float:
     """Capped exponential backoff, never below what the server asked for.
 
-    >>> [backoff(n, 1) for n in range(1, 5)], backoff(20, 1)
-    ([1, 2, 4, 8], 300)
+    >>> [backoff(n, 1) for n in range(1, 5)], backoff(20, 1), backoff(1, 30)
+    ([1.0, 2.0, 4.0, 8.0], 300.0, 30.0)
     """
-    return min(300, max(base, 2 ** (attempts - 1)))
+    return min(300.0, max(base, 2.0 ** (attempts - 1)))
 
 
 class OutboxPoster:

@@ -31,7 +31,9 @@ async def connect_slack(runtime: Runtime) -> tuple[AsyncApp, OutboxPoster]:
     async with unit_of_work(runtime.sessions) as session:
         workspace = await session.get(Workspace, runtime.workspace_id)
         assert workspace is not None
-        await bind_slack_team(session=session, workspace=workspace, team_id=str(identity["team_id"]))
+        await bind_slack_team(
+            session=session, workspace=workspace, team_id=str(identity["team_id"])
+        )
     # Socket Mode has no request signatures; Bolt still wants a value to construct.
     secret = settings.slack_signing_secret
     signing_secret = secret.get_secret_value() if secret else "unused-in-socket-mode"
@@ -62,10 +64,10 @@ async def run_serve(
         socket = None
         if socket_mode:
             socket = AsyncSocketModeHandler(bolt, settings.reveal("SLACK_APP_TOKEN"))
-            await socket.connect_async()
+            await socket.connect_async()  # type: ignore[no-untyped-call]
         await _wait_for_signal()
         if socket is not None:
-            await socket.close_async()
+            await socket.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
     finally:
         await close_runtime(runtime)

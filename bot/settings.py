@@ -57,9 +57,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="SLACK_SIGNING_SECRET"
     )
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
-    slack_api_url: str = Field(
-        default="https://slack.com/api/", validation_alias="SLACK_API_URL"
-    )
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
     public_url: str = Field(default="http://localhost:3000", validation_alias="NUDGE_PUBLIC_URL")
     log_level: str = Field(default="INFO", validation_alias="NUDGE_LOG_LEVEL")
     pseudonym_salt: SecretStr = Field(

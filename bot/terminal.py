@@ -50,12 +50,24 @@ class TerminalTransport:
         self._ts = itertools.count(1)
 
     async def post(
-        self, *, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None,
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None,
         metadata: dict[str, Any],
-    ) -> Posted:  # fmt: skip
+    ) -> Posted:
         channel_id = "D" + channel[1:] if channel.startswith("U") else channel
         ts = f"1700000000.{next(self._ts):06d}"
         title = f"→ {channel_id}" + (" (in thread)" if thread_ts else "")
-        self.console.print(Panel(render_blocks(blocks), title=title, title_align="left",
-                                 width=100, border_style="dim" if thread_ts else "green"))  # fmt: skip
+        self.console.print(
+            Panel(
+                render_blocks(blocks),
+                title=title,
+                title_align="left",
+                width=100,
+                border_style="dim" if thread_ts else "green",
+            )
+        )
         return Posted(channel_id=channel_id, ts=ts)

@@ -77,12 +77,20 @@ def _feedback_buttons(nudge_id: int | None) -> Block:
         "type": "actions",
         "block_id": f"feedback:{value}",
         "elements": [
-            {"type": "button", "action_id": FEEDBACK_ACTIONS[0], "value": value,
-             "text": {"type": "plain_text", "text": "👍 Right"}},
-            {"type": "button", "action_id": FEEDBACK_ACTIONS[1], "value": value,
-             "text": {"type": "plain_text", "text": "👎 Wrong"}},
+            {
+                "type": "button",
+                "action_id": FEEDBACK_ACTIONS[0],
+                "value": value,
+                "text": {"type": "plain_text", "text": "👍 Right"},
+            },
+            {
+                "type": "button",
+                "action_id": FEEDBACK_ACTIONS[1],
+                "value": value,
+                "text": {"type": "plain_text", "text": "👎 Wrong"},
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def _hot_lead(nudge: Nudge) -> tuple[str, list[Block]]:

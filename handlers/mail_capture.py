@@ -24,9 +24,7 @@ def _people(parsed: ParsedEmail, internal_domains: frozenset[str]) -> tuple[Pers
     for address in external_participants(parsed, internal_domains):
         if address.email == parsed.sender.email:
             sig = parsed.signature
-            people.append(
-                PersonIn(address.email, address.name, sig.phone, sig.title, sig.company)
-            )
+            people.append(PersonIn(address.email, address.name, sig.phone, sig.title, sig.company))
         else:
             people.append(PersonIn(address.email, address.name))
     return tuple(people)
@@ -57,7 +55,10 @@ def email_input(
         subject=parsed.subject,
         body=parsed.body,
         thread_key=parsed.thread_key,
-        facts={"attachments": len(parsed.attachments), "recipients": len(parsed.to) + len(parsed.cc)},
+        facts={
+            "attachments": len(parsed.attachments),
+            "recipients": len(parsed.to) + len(parsed.cc),
+        },
         raw=raw,
         content_type="message/rfc822",
     )

@@ -46,7 +46,9 @@ class FeatureInfo:
         return stem if stem and window.endswith("d") and window[:-1].isdigit() else name
 
 
-def _count(touches: Iterable[Touch], now: datetime, days: int, test: Callable[[Touch], bool]) -> float:
+def _count(
+    touches: Iterable[Touch], now: datetime, days: int, test: Callable[[Touch], bool]
+) -> float:
     start = now - timedelta(days=days)
     return float(sum(1 for t in touches if start < t.at <= now and test(t)))
 
@@ -58,6 +60,10 @@ def _sum(touches: Iterable[Touch], now: datetime, days: int, kind: str, attr: st
 
 def _is_email(direction: str) -> Callable[[Touch], bool]:
     return lambda t: t.kind == "email" and t.direction == direction
+
+
+def _is_marketing(event: str) -> Callable[[Touch], bool]:
+    return lambda t: t.kind == "marketing" and t.event == event
 
 
 def _is_pricing(t: Touch) -> bool:
@@ -127,9 +133,7 @@ def compute_features(timeline: LeadTimeline, now: datetime) -> Features:
     features["web_visits_30d"] = _count(touches, now, 30, lambda t: t.kind == "web")
     features["dwell_min_30d"] = _sum(touches, now, 30, "web", "dwell_s") / 60
     for event, days in (("download", 90), ("open", 30), ("click", 30)):
-        features[f"{event}s_{days}d"] = _count(
-            touches, now, days, lambda t, e=event: t.kind == "marketing" and t.event == e
-        )
+        features[f"{event}s_{days}d"] = _count(touches, now, days, _is_marketing(event))
     if touches:
         days_since = (now - max(t.at for t in touches)).total_seconds() / 86400
         features["recency"] = RECENCY_DAYS / (RECENCY_DAYS + days_since)

@@ -38,7 +38,10 @@ class LeadTimeline:
 
 
 _SENIORITY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("c_level", ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cio", "founder", "owner", "president")),
+    (
+        "c_level",
+        ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cio", "founder", "owner", "president"),
+    ),
     ("vp", ("vp", "vice president", "svp", "evp")),
     ("director", ("director", "head of")),
     ("manager", ("manager", "lead")),

@@ -86,9 +86,14 @@ def test_counts_are_in_range(data: SampleData, messages: list[Message]) -> None:
     assert min(kinds["meeting"], kinds["call"]) > 20
     assert kinds["web"] > 100
     assert len({e.external_id for e in data.events}) == len(data.events)
-    internal = [m for m in messages if all(
-        addr.endswith("@" + data.internal_domain)
-        for _, addr in getaddresses([str(m["From"]), str(m["To"])]))]
+    internal = [
+        m
+        for m in messages
+        if all(
+            addr.endswith("@" + data.internal_domain)
+            for _, addr in getaddresses([str(m["From"]), str(m["To"])])
+        )
+    ]
     assert len(internal) == 2
     assert 2 <= sum(m["Auto-Submitted"] == "auto-replied" for m in messages) <= 3
     bulk = [m for m in messages if m["Precedence"] == "bulk"]
@@ -127,17 +132,20 @@ def test_contact_mails_carry_a_signature(data: SampleData, messages: list[Messag
 def test_higher_truth_means_more_replies_and_pricing_visits(seed: int) -> None:
     sample = generate(seed=seed, now=NOW)
     replies = Counter(
-        _sender(m) for m in map(email.message_from_bytes, sample.emails) if _is_reply(m))
-    pricing = Counter(e.contact_email for e in sample.events
-                      if e.kind == "web" and str(e.url).endswith("/pricing"))
+        _sender(m) for m in map(email.message_from_bytes, sample.emails) if _is_reply(m)
+    )
+    pricing = Counter(
+        e.contact_email
+        for e in sample.events
+        if e.kind == "web" and str(e.url).endswith("/pricing")
+    )
     ranked = sorted(sample.truth, key=sample.truth.__getitem__)
-    low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2:]
+    low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2 :]
     assert statistics.mean(replies[c] for c in high) > statistics.mean(replies[c] for c in low)
     assert statistics.mean(pricing[c] for c in high) > statistics.mean(pricing[c] for c in low)
 
 
-def test_everything_is_in_the_past_and_in_order(data: SampleData,
-                                                messages: list[Message]) -> None:
+def test_everything_is_in_the_past_and_in_order(data: SampleData, messages: list[Message]) -> None:
     start = NOW - timedelta(days=120)
     dates = [parsedate_to_datetime(str(m["Date"])) for m in messages]
     assert dates == sorted(dates)

@@ -37,8 +37,7 @@ async def handle_feedback_action(
     result = await apply_feedback(runtime_of(context), button) if button else None
     if result is None:
         await respond(
-            text="Nothing to learn from that: you already gave this verdict, "
-            "or the nudge is gone.",
+            text="Nothing to learn from that: you already gave this verdict, or the nudge is gone.",
             response_type="ephemeral",
             replace_original=False,
         )

@@ -52,9 +52,7 @@ async def handle_crm_command(
         text = HELP
     else:
         text = f"I don't know `{escape_mrkdwn(verb)}`.\n\n{HELP}"
-    await respond(
-        text=text, blocks=[section(text), automated_context()], response_type="ephemeral"
-    )
+    await respond(text=text, blocks=[section(text), automated_context()], response_type="ephemeral")
 
 
 def register(app: AsyncApp) -> None:

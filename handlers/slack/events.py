@@ -30,8 +30,9 @@ def reaction_in(event: dict[str, Any], *, removed: bool) -> ReactionIn | None:
     )
 
 
-async def _handle(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext,
-                  *, removed: bool) -> None:  # fmt: skip
+async def _handle(
+    body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, *, removed: bool
+) -> None:
     reaction = reaction_in(event, removed=removed)
     if reaction is None:
         return
@@ -58,7 +59,9 @@ async def handle_reaction_removed(
 
 def register(app: AsyncApp) -> None:
     """Attach the listeners."""
-    handlers = {"reaction_added": handle_reaction_added,
-                "reaction_removed": handle_reaction_removed}  # fmt: skip
+    handlers = {
+        "reaction_added": handle_reaction_added,
+        "reaction_removed": handle_reaction_removed,
+    }
     for event in EVENTS:
         app.event(event)(handlers[event])

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,7 +47,7 @@ async def record_audit(
     """Append one row, chained to the last one (serialized across workers on PostgreSQL)."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_CHAIN_LOCK))
+        await session.exec(select(func.pg_advisory_xact_lock(_CHAIN_LOCK)))
     last = (
         await session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1))
     ).first()

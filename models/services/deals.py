@@ -41,8 +41,9 @@ async def upsert_deal(
     deal = (await session.exec(query)).first()
     previous_stage = deal.stage if deal else None
     if deal is None:
-        deal = Deal(workspace_id=workspace_id, external_id=external_id, name=name,
-                    created_at=created_at)  # fmt: skip
+        deal = Deal(
+            workspace_id=workspace_id, external_id=external_id, name=name, created_at=created_at
+        )
     deal.account_id, deal.owner_id, deal.amount = account_id, owner_id, amount
     deal.stage, deal.close_date, deal.updated_at = stage, close_date, created_at
     session.add(deal)
@@ -50,22 +51,32 @@ async def upsert_deal(
     assert deal.id is not None
     if previous_stage != stage:
         session.add(
-            DealStageChange(workspace_id=workspace_id, deal_id=deal.id, from_stage=previous_stage,
-                            to_stage=stage, actor=actor, changed_at=created_at)  # fmt: skip
+            DealStageChange(
+                workspace_id=workspace_id,
+                deal_id=deal.id,
+                from_stage=previous_stage,
+                to_stage=stage,
+                actor=actor,
+                changed_at=created_at,
+            )
         )
     if contact_id is not None:
         link = select(DealContact).where(
             DealContact.deal_id == deal.id, DealContact.contact_id == contact_id
         )
         if (await session.exec(link)).first() is None:
-            session.add(DealContact(workspace_id=workspace_id, deal_id=deal.id, contact_id=contact_id))
+            session.add(
+                DealContact(workspace_id=workspace_id, deal_id=deal.id, contact_id=contact_id)
+            )
     await session.flush()
     return deal
 
 
 async def _open_snapshots(session: AsyncSession, deal: Deal, at: datetime) -> list[ScoreSnapshot]:
     """The last snapshot before ``at`` of each contact on the deal."""
-    contacts = await session.exec(select(DealContact.contact_id).where(DealContact.deal_id == deal.id))
+    contacts = await session.exec(
+        select(DealContact.contact_id).where(DealContact.deal_id == deal.id)
+    )
     found = []
     for contact_id in contacts.all():
         query = (
@@ -112,14 +123,32 @@ async def close_deal(
             snapshot_every=config.learning.snapshot_every,
         )
     assert deal.id is not None
-    session.add(DealStageChange(workspace_id=deal.workspace_id, deal_id=deal.id,
-                                from_stage=deal.stage, to_stage=CLOSED_STAGES[outcome],
-                                actor=actor, changed_at=at))  # fmt: skip
-    deal.stage, deal.outcome, deal.closed_at, deal.updated_at = CLOSED_STAGES[outcome], outcome, at, at
+    session.add(
+        DealStageChange(
+            workspace_id=deal.workspace_id,
+            deal_id=deal.id,
+            from_stage=deal.stage,
+            to_stage=CLOSED_STAGES[outcome],
+            actor=actor,
+            changed_at=at,
+        )
+    )
+    deal.stage, deal.outcome, deal.closed_at, deal.updated_at = (
+        CLOSED_STAGES[outcome],
+        outcome,
+        at,
+        at,
+    )
     session.add(deal)
-    await record_audit(session=session, workspace_id=deal.workspace_id, actor=actor,
-                       action="deal.closed", target_type="deal", target_id=deal.id, before=before,
-                       after={"stage": deal.stage, "outcome": outcome,
-                              "examples_learned": len(snapshots)})  # fmt: skip
+    await record_audit(
+        session=session,
+        workspace_id=deal.workspace_id,
+        actor=actor,
+        action="deal.closed",
+        target_type="deal",
+        target_id=deal.id,
+        before=before,
+        after={"stage": deal.stage, "outcome": outcome, "examples_learned": len(snapshots)},
+    )
     await session.flush()
     return len(snapshots)

@@ -12,12 +12,28 @@ from models.types import utcnow
 
 FREE_MAIL_DOMAINS = frozenset(
     {
-        "aol.com", "gmail.com", "googlemail.com", "gmx.com", "gmx.de", "hotmail.com",
-        "icloud.com", "live.com", "mail.com", "mail.ru", "me.com", "msn.com", "outlook.com",
-        "proton.me", "protonmail.com", "qq.com", "web.de", "yahoo.com", "yandex.ru",
+        "aol.com",
+        "gmail.com",
+        "googlemail.com",
+        "gmx.com",
+        "gmx.de",
+        "hotmail.com",
+        "icloud.com",
+        "live.com",
+        "mail.com",
+        "mail.ru",
+        "me.com",
+        "msn.com",
+        "outlook.com",
+        "proton.me",
+        "protonmail.com",
+        "qq.com",
+        "web.de",
+        "yahoo.com",
+        "yandex.ru",
         "zoho.com",
     }
-)  # fmt: skip
+)
 
 
 def normalize_email(address: str) -> str:
@@ -53,7 +69,9 @@ async def resolve_account(
     query = select(Account).where(Account.workspace_id == workspace_id, Account.domain == domain)
     account = (await session.exec(query)).first()
     if account is None:
-        account = Account(workspace_id=workspace_id, domain=domain, name=company or _company_name(domain))
+        account = Account(
+            workspace_id=workspace_id, domain=domain, name=company or _company_name(domain)
+        )
         session.add(account)
         await session.flush()
     elif company and account.name == _company_name(domain) and company != account.name:
@@ -78,7 +96,9 @@ async def _add_identity(
 ) -> None:
     if await _identity(session, workspace_id, kind, value) is None:
         session.add(
-            ContactIdentity(workspace_id=workspace_id, contact_id=contact_id, kind=kind, value=value)
+            ContactIdentity(
+                workspace_id=workspace_id, contact_id=contact_id, kind=kind, value=value
+            )
         )
 
 

@@ -8,11 +8,11 @@ from typing import Any
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from learning.scorer import Scorer
 from models.account import Account
 from models.config import CrmConfig
 from models.contact import Contact
 from models.nudge import Nudge
-from learning.scorer import Scorer
 from models.services.scoring import Scored, rescore_contact
 from models.types import utcnow
 from models.workspace import User
@@ -63,7 +63,11 @@ def _news(scored: Scored, config: CrmConfig, first: Nudge | None, now: datetime)
 async def _latest_lead_nudge(session: AsyncSession, contact_id: int) -> Nudge | None:
     query = (
         select(Nudge)
-        .where(Nudge.contact_id == contact_id, Nudge.cause == "hot_lead", col(Nudge.parent_id).is_(None))
+        .where(
+            Nudge.contact_id == contact_id,
+            Nudge.cause == "hot_lead",
+            col(Nudge.parent_id).is_(None),
+        )
         .order_by(col(Nudge.id).desc())
         .limit(1)
     )
@@ -96,9 +100,14 @@ async def queue_hot_lead(
 
 
 async def sweep_hot_leads(
-    *, session: AsyncSession, scorer: Scorer, workspace_id: int, config: CrmConfig,
-    now: datetime, active_days: int = 14,
-) -> list[Nudge]:  # fmt: skip
+    *,
+    session: AsyncSession,
+    scorer: Scorer,
+    workspace_id: int,
+    config: CrmConfig,
+    now: datetime,
+    active_days: int = 14,
+) -> list[Nudge]:
     """Nudge about leads that are hot now but nobody was told about (after a backfill).
 
     Only leads touched in the last ``active_days``; each is rescored as of ``now``.
@@ -120,7 +129,12 @@ async def sweep_hot_leads(
         if scored.score.band != "hot":
             continue
         nudge = await _write_lead_nudge(
-            session, contact, scored, "a review of current leads", f"sweep:{now.date()}", config,
+            session,
+            contact,
+            scored,
+            "a review of current leads",
+            f"sweep:{now.date()}",
+            config,
             None,
         )
         if nudge is not None:

@@ -18,8 +18,12 @@ from models.nudge import Nudge
 
 
 async def _count(session: AsyncSession, table: type[SQLModel], workspace_id: int) -> int:
-    query = select(func.count()).select_from(table).where(
-        table.workspace_id == workspace_id  # type: ignore[attr-defined]
+    query = (
+        select(func.count())
+        .select_from(table)
+        .where(
+            table.workspace_id == workspace_id  # type: ignore[attr-defined]
+        )
     )
     return int((await session.exec(query)).one())
 
@@ -40,7 +44,9 @@ async def workspace_stats(*, session: AsyncSession, workspace_id: int) -> dict[s
     ).one()
     snapshot = (
         await session.exec(
-            select(func.max(ModelSnapshot.version)).where(ModelSnapshot.workspace_id == workspace_id)
+            select(func.max(ModelSnapshot.version)).where(
+                ModelSnapshot.workspace_id == workspace_id
+            )
         )
     ).one()
     quarantined = (
@@ -52,7 +58,9 @@ async def workspace_stats(*, session: AsyncSession, workspace_id: int) -> dict[s
     ).one()
     return {
         "activities": await _grouped(session, Activity.source, Activity.workspace_id, workspace_id),
-        "skipped": await _grouped(session, SkippedItem.reason, SkippedItem.workspace_id, workspace_id),
+        "skipped": await _grouped(
+            session, SkippedItem.reason, SkippedItem.workspace_id, workspace_id
+        ),
         "contacts": await _count(session, Contact, workspace_id),
         "accounts": await _count(session, Account, workspace_id),
         "deals": await _count(session, Deal, workspace_id),
