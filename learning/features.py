@@ -25,6 +25,7 @@ from learning.timeline import LeadTimeline, Touch
 Features = dict[str, float | str]
 WINDOWS = (7, 30, 90)
 REPLY_WINDOW = timedelta(days=14)
+ANSWER_GRACE = timedelta(days=2)
 RECENCY_DAYS = 7.0
 
 
@@ -71,7 +72,10 @@ def _is_pricing(t: Touch) -> bool:
 
 
 def _reply_stats(emails: list[Touch], now: datetime) -> tuple[float | None, float | None, int]:
-    """Reply rate and median latency (hours) over 90 days, and the unanswered streak."""
+    """Reply rate and median latency (hours) over 90 days, and the unanswered streak.
+
+    An email counts as unanswered only once it has had ``ANSWER_GRACE`` to be answered.
+    """
     start = now - timedelta(days=90)
     answered, latencies, outbound = 0, [], 0
     for index, sent in enumerate(emails):
@@ -93,7 +97,7 @@ def _reply_stats(emails: list[Touch], now: datetime) -> tuple[float | None, floa
     for touch in reversed(emails):
         if touch.direction == "inbound":
             break
-        if touch.direction == "outbound":
+        if touch.direction == "outbound" and now - touch.at >= ANSWER_GRACE:
             streak += 1
     rate = answered / outbound if outbound else None
     latency = statistics.median(latencies) if latencies else None
@@ -174,6 +178,15 @@ def _unanswered(count: int) -> str:
     return "no reply to our last email" if count == 1 else f"no reply to our last {count} emails"
 
 
+SENIORITY_WORDS = {
+    "c_level": "C-level title",
+    "vp": "VP-level title",
+    "director": "director-level title",
+    "manager": "manager-level title",
+    "individual": "individual-contributor title",
+}
+
+
 def _category(name: str) -> Callable[[float | str, Features], str]:
     return lambda value, _f: f"{name}: {str(value).replace('_', ' ')}"
 
@@ -236,7 +249,7 @@ FEATURES: dict[str, FeatureInfo] = {
         "email clicks (30d)", _windowed(30, lambda n: f"clicked links in our emails {n}×")
     ),
     "recency": FeatureInfo("recency of last touch", lambda v, _f: _last_touch(float(v))),
-    "seniority": FeatureInfo("seniority", _category("seniority")),
+    "seniority": FeatureInfo("seniority", lambda v, _f: SENIORITY_WORDS.get(str(v), str(v))),
     "title_changed_90d": FeatureInfo(
         "new job title", lambda _v, _f: "changed job title in the last 90 days"
     ),

@@ -51,81 +51,25 @@ def feature_of(vector_key: str) -> str:
 # Pseudo-observations that encode what every sales team knows before its first outcome:
 # engaged, senior, responsive leads buy more; silent ones less. Real outcomes outweigh
 # them quickly, and they are part of the model's construction, so replays include them.
+_HOT, _COLD = True, False
 PRIOR_EXAMPLES: tuple[tuple[Features, bool], ...] = (
-    (
-        {
-            "emails_in_30d": 3,
-            "reply_rate_90d": 0.8,
-            "meetings_30d": 1,
-            "pricing_visits_7d": 2,
-            "seniority": "vp",
-            "recency": 0.9,
-            "reply_speed": 0.8,
-        },
-        True,
-    ),
-    (
-        {
-            "calls_30d": 2,
-            "talk_min_30d": 35,
-            "emails_in_30d": 2,
-            "meetings_90d": 2,
-            "recency": 0.8,
-            "web_visits_30d": 4,
-        },
-        True,
-    ),
-    (
-        {
-            "pricing_visits_30d": 4,
-            "dwell_min_30d": 25,
-            "downloads_90d": 2,
-            "seniority": "c_level",
-            "recency": 0.7,
-            "web_visits_30d": 8,
-            "clicks_30d": 2,
-            "opens_30d": 3,
-        },
-        True,
-    ),
-    (
-        {
-            "emails_in_7d": 2,
-            "reply_rate_90d": 1.0,
-            "reply_speed": 0.95,
-            "meetings_30d": 1,
-            "recency": 1.0,
-            "title_changed_90d": 1.0,
-        },
-        True,
-    ),
-    (
-        {"emails_out_30d": 4, "unanswered_streak": 4, "recency": 0.15, "seniority": "individual"},
-        False,
-    ),
-    ({"emails_out_90d": 2, "unanswered_streak": 2, "recency": 0.08}, False),
-    (
-        {
-            "emails_out_30d": 3,
-            "reply_rate_90d": 0.0,
-            "unanswered_streak": 3,
-            "recency": 0.3,
-            "opens_30d": 1,
-        },
-        False,
-    ),
-    (
-        {
-            "emails_in_30d": 1,
-            "reply_rate_90d": 0.4,
-            "reply_speed": 0.25,
-            "recency": 0.35,
-            "open_issues": 2,
-        },
-        False,
-    ),
-    ({"web_visits_30d": 1, "recency": 0.2, "seniority": "individual"}, False),
-)
+    (dict(emails_in_30d=3, emails_out_30d=3, reply_rate_90d=0.8, reply_speed=0.8,
+          meetings_30d=1, pricing_visits_7d=2, seniority="vp", recency=0.9), _HOT),
+    (dict(calls_30d=2, talk_min_30d=35, emails_in_30d=2, emails_out_30d=2, meetings_90d=2,
+          recency=0.8, web_visits_30d=4), _HOT),
+    (dict(pricing_visits_30d=4, dwell_min_30d=25, downloads_90d=2, seniority="c_level",
+          recency=0.7, web_visits_30d=8, clicks_30d=2, opens_30d=3), _HOT),
+    (dict(emails_in_7d=2, emails_out_7d=2, emails_out_30d=4, reply_rate_90d=1.0,
+          reply_speed=0.95, meetings_30d=1, recency=1.0, title_changed_90d=1.0), _HOT),
+    (dict(emails_out_7d=2, emails_out_30d=4, unanswered_streak=4, recency=0.15,
+          seniority="individual"), _COLD),
+    (dict(emails_out_30d=2, emails_out_90d=2, unanswered_streak=2, recency=0.08), _COLD),
+    (dict(emails_out_7d=2, emails_out_30d=3, reply_rate_90d=0.0, unanswered_streak=3,
+          recency=0.3, opens_30d=1), _COLD),
+    (dict(emails_in_30d=1, emails_out_30d=2, reply_rate_90d=0.4, reply_speed=0.25,
+          recency=0.35, open_issues=2), _COLD),
+    (dict(web_visits_30d=1, recency=0.2, seniority="individual"), _COLD),
+)  # fmt: skip
 PRIOR_EPOCHS = 30
 
 

@@ -46,13 +46,15 @@ class SlackCall:
     """One Web API request received by the fake.
 
     ``params`` merges query string and body, with JSON arguments decoded;
-    ``headers`` is case-insensitive; ``failed`` is true when the answer was not ``ok``.
+    ``headers`` is case-insensitive; ``failed`` is true when the answer was not ``ok``;
+    ``answer`` is the JSON the fake sent back.
     """
 
     method: str
     params: dict[str, Any]
     headers: Mapping[str, str]
     failed: bool = False
+    answer: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class FakeSlackApi:
         app = web.Application(client_max_size=_MAX_UPLOAD_BYTES)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        app.router.add_post("/respond/{hook}", self._handle_response_url)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -247,7 +250,9 @@ class FakeSlackApi:
                 _error(failure.error), status=failure.status, headers=retry_headers
             )
         payload = self._answer_for(method, params, headers)
-        await self._record(SlackCall(method, params, headers, failed=not payload.get("ok")))
+        await self._record(
+            SlackCall(method, params, headers, failed=not payload.get("ok"), answer=payload)
+        )
         return web.json_response(payload)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
@@ -257,6 +262,16 @@ class FakeSlackApi:
         data = await request.read()
         self.uploads[file_id] = data
         return web.Response(text=f"OK - {len(data)}")
+
+    def response_url(self, hook: str = "T0001/1/abc") -> str:
+        """A ``response_url`` served by the fake; posts to it are recorded as ``response_url``."""
+        return f"{self.origin}/respond/{hook}"
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        params = await _read_params(request)
+        headers = CIMultiDictProxy(CIMultiDict(request.headers))
+        await self._record(SlackCall("response_url", params, headers))
+        return web.Response(text="ok")
 
     def _pop_failure(self, method: str) -> _Failure | None:
         pending = self._failures.get(method)
