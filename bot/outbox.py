@@ -115,7 +115,7 @@ def backoff(attempts: int, base: float) -> float:
     >>> [backoff(n, 1) for n in range(1, 5)], backoff(20, 1), backoff(1, 30)
     ([1.0, 2.0, 4.0, 8.0], 300.0, 30.0)
     """
-    return min(300.0, max(base, 2.0 ** (attempts - 1)))
+    return float(min(300.0, max(base, 2.0 ** (attempts - 1))))
 
 
 class OutboxPoster:

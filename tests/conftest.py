@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -81,9 +82,9 @@ def app_config() -> AppConfig:
     return AppConfig(slack=config.slack, crm=crm)
 
 
-def make_settings(database_url: str, **overrides: object) -> Settings:
+def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings as the environment would give them, without reading the real environment."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "database_url": database_url,
         "config_path": ROOT / "app.yaml",
         "slack_bot_token": SecretStr(BOT_TOKEN),

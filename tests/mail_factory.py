@@ -50,9 +50,10 @@ def eager_thread(
     for n in range(rounds):
         sent = start + every * n
         out_id = f"out-{n}@acme-analytics.example"
+        subject = "Re: Acme Insights for Globex" if n else "Acme Insights for Globex"
         mails.append(message(message_id=out_id, sender=rep, to=LEAD, sent_at=sent,
-                             subject="Re: Acme Insights for Globex" if n else "Acme Insights for Globex",
-                             body=f"Hi Ana, following up ({n}).", in_reply_to=previous))  # fmt: skip
+                             subject=subject, body=f"Hi Ana, following up ({n}).",
+                             in_reply_to=previous))  # fmt: skip
         in_id = f"in-{n}@globex.example"
         answer = (
             "Thanks, this is exactly what we need. Can you send pricing for 40 seats?\n\n"

@@ -1,4 +1,4 @@
-"""The whole path: an email → contact → score with reasons → nudge in Slack → 👍 → the model learns."""
+"""The whole path: email → contact → score with reasons → Slack nudge → 👍 → the model learns."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import select
 
@@ -35,7 +36,9 @@ def _write_thread(folder: Path) -> None:
         (folder / f"{n:02d}.eml").write_bytes(raw)
 
 
-async def _post_event(client: TestClient, body: str, extra: dict[str, str] | None = None) -> int:
+async def _post_event(
+    client: TestClient[web.Request, web.Application], body: str, extra: dict[str, str] | None = None
+) -> int:
     headers = signed_headers(body, SIGNING_SECRET, content_type=JSON_CONTENT_TYPE)
     response = await client.post("/slack/events", data=body, headers=headers | (extra or {}))
     return response.status
@@ -70,7 +73,8 @@ async def test_email_to_nudge_to_reaction_teaches_the_model(
                 nudge = (await fake.wait_for("chat.postMessage"))[0]
                 assert nudge.params["channel"] == REP.slack_id
                 shown = _texts(nudge)
-                assert "Ana Silva" in shown and "VP of Sales" in shown
+                assert "Ana Silva" in shown
+                assert "VP of Sales" in shown
                 assert "replies within 1 hour" in shown
                 assert "replied to 100% of our emails in 90 days" in shown
                 assert "Automated by Nudge" in json.dumps(nudge.params["blocks"][-1])
@@ -91,11 +95,12 @@ async def test_email_to_nudge_to_reaction_teaches_the_model(
                 rows = await _wait_for_rows(runtime, 1)
                 reply = (await fake.wait_for("chat.postMessage", count=2))[1]
                 assert reply.params["thread_ts"] == event["item"]["ts"]  # type: ignore[index]
-                assert "→" in reply.params["text"] and ":+1:" in reply.params["text"]
+                assert "→" in reply.params["text"]
+                assert ":+1:" in reply.params["text"]
                 assert "Automated by Nudge" in _texts(reply)
 
                 (row,) = rows
-                assert row.source == "reaction" and row.label is True and row.weight == 0.5
+                assert (row.source, row.label, row.weight) == ("reaction", True, 0.5)
                 dumped = json.dumps(row.model_dump(mode="json")).lower()
                 assert not [word for word in PERSONAL if word in dumped]
                 assert LEAD[1] not in dumped
