@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from models.account import Account
-from models.activity import Activity, Quarantine, RawItem, SkippedItem
+from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, SkippedItem
 from models.audit import AuditEntry
 from models.contact import Contact, ContactChange, ContactIdentity
 from models.deal import Deal, DealContact, DealStageChange
@@ -22,6 +22,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Account",
     "Activity",
+    "ActivityParticipant",
     "ApiToken",
     "AuditEntry",
     "Contact",

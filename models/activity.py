@@ -28,7 +28,10 @@ class RawItem(SQLModel, table=True):
 
 
 class Activity(SQLModel, table=True):
-    """One interaction with a contact, idempotent on (workspace, source, external id)."""
+    """One interaction, idempotent on (workspace, source, external id).
+
+    ``contact_id`` is the main outside party; every participant is in ``ActivityParticipant``.
+    """
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "source", "external_id"),
@@ -52,6 +55,20 @@ class Activity(SQLModel, table=True):
     thread_key: str | None = Field(default=None, max_length=500, index=True)
     facts: dict[str, Any] = json_field()
     created_at: datetime = created_at_field()
+
+
+class ActivityParticipant(SQLModel, table=True):
+    """A contact taking part in an activity; the activity is on each participant's timeline."""
+
+    __table_args__ = (
+        UniqueConstraint("activity_id", "contact_id"),
+        Index("ix_activityparticipant_contact", "contact_id", "activity_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = workspace_fk()
+    activity_id: int = Field(foreign_key="activity.id")
+    contact_id: int = Field(foreign_key="contact.id")
 
 
 class Quarantine(SQLModel, table=True):

@@ -14,6 +14,8 @@ from handlers.blocks import FEEDBACK_ACTIONS
 from handlers.slack import runtime_of
 from models.services.feedback import ButtonIn
 
+ACTIONS = FEEDBACK_ACTIONS
+
 
 def button_in(body: dict[str, Any], action: dict[str, Any]) -> ButtonIn | None:
     """The verdict a feedback button carries, or None if its value is not a nudge id."""
@@ -45,5 +47,5 @@ async def handle_feedback_action(
 
 def register(app: AsyncApp) -> None:
     """Attach the listeners."""
-    for action_id in FEEDBACK_ACTIONS:
+    for action_id in ACTIONS:
         app.action(action_id)(handle_feedback_action)

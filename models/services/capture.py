@@ -10,7 +10,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.scorer import Scorer
-from models.activity import Activity, Quarantine, RawItem, SkippedItem
+from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, SkippedItem
 from models.config import CrmConfig
 from models.contact import Contact
 from models.nudge import Nudge
@@ -26,7 +26,7 @@ class CaptureResult:
     """What one input caused."""
 
     stored: bool
-    activities: list[Activity] = field(default_factory=list)
+    activity: Activity | None = None
     scored: list[Scored] = field(default_factory=list)
     nudges: list[Nudge] = field(default_factory=list)
 
@@ -55,10 +55,6 @@ async def _store_raw(session: AsyncSession, workspace_id: int, item: ActivityIn)
     return raw.id
 
 
-def _external_id(item: ActivityIn, index: int, email: str | None) -> str:
-    return item.external_id if index == 0 else f"{item.external_id}#{email or index}"
-
-
 async def record_activity(
     *,
     session: AsyncSession,
@@ -68,7 +64,7 @@ async def record_activity(
     config: CrmConfig,
     now: datetime,
 ) -> CaptureResult:
-    """Store an activity on each outside participant's timeline, once; rescore; nudge."""
+    """Store an activity once, on every outside participant's timeline; rescore; nudge."""
     if not item.people or await _already_stored(session, workspace_id, item):
         return CaptureResult(stored=False)
     raw_id = await _store_raw(session, workspace_id, item)
@@ -77,34 +73,44 @@ async def record_activity(
         if item.rep_email
         else None
     )
-    result = CaptureResult(stored=True)
-    for index, person in enumerate(item.people):
-        contact = await resolve_contact(
+    contacts = [
+        await resolve_contact(
             session=session, workspace_id=workspace_id, person=person, source=item.source
+        )
+        for person in item.people
+    ]
+    activity = Activity(
+        workspace_id=workspace_id,
+        kind=item.kind,
+        source=item.source,
+        external_id=item.external_id,
+        contact_id=contacts[0].id,
+        account_id=contacts[0].account_id,
+        user_id=rep.id if rep else None,
+        raw_item_id=raw_id,
+        occurred_at=item.occurred_at,
+        direction=item.direction,
+        subject=item.subject,
+        body=item.body,
+        thread_key=item.thread_key,
+        facts=item.facts,
+    )
+    session.add(activity)
+    await session.flush()
+    assert activity.id is not None
+    result = CaptureResult(stored=True, activity=activity)
+    for contact in {c.id: c for c in contacts}.values():
+        assert contact.id is not None
+        session.add(
+            ActivityParticipant(
+                workspace_id=workspace_id, activity_id=activity.id, contact_id=contact.id
+            )
         )
         if contact.owner_id is None and rep is not None:
             contact.owner_id = rep.id
         if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
             contact.last_touch_at = item.occurred_at
-        activity = Activity(
-            workspace_id=workspace_id,
-            kind=item.kind,
-            source=item.source,
-            external_id=_external_id(item, index, person.email),
-            contact_id=contact.id,
-            account_id=contact.account_id,
-            user_id=rep.id if rep else None,
-            raw_item_id=raw_id,
-            occurred_at=item.occurred_at,
-            direction=item.direction,
-            subject=item.subject,
-            body=item.body,
-            thread_key=item.thread_key,
-            facts=item.facts,
-        )
-        session.add(activity)
         await session.flush()
-        result.activities.append(activity)
         await _score_and_nudge(session, scorer, contact, item, config, now, result)
     return result
 

@@ -12,7 +12,7 @@ from learning.features import Features, compute_features
 from learning.scorer import Score, Scorer
 from learning.timeline import LeadTimeline, Touch, seniority_of
 from models.account import Account
-from models.activity import Activity
+from models.activity import Activity, ActivityParticipant
 from models.contact import Contact, ContactChange
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue
@@ -62,8 +62,9 @@ async def load_timeline(
     """Everything scoring may know about a contact (and their open deal) as of ``at``."""
     activities = await session.exec(
         select(Activity)
+        .join(ActivityParticipant, col(ActivityParticipant.activity_id) == col(Activity.id))
         .where(
-            Activity.contact_id == contact.id,
+            ActivityParticipant.contact_id == contact.id,
             col(Activity.occurred_at) > at - HISTORY,
             col(Activity.occurred_at) <= at,
         )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ccebf7351a6c
+Revision ID: fc1dd25440ee
 Revises:
-Create Date: 2026-11-25 10:22:29.859650
+Create Date: 2026-11-25 10:29:37.422343
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import models.types
 
-revision: str = "ccebf7351a6c"
+revision: str = "fc1dd25440ee"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -787,6 +787,38 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "activityparticipant",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("activity_id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["activity_id"],
+            ["activity.id"],
+            name=op.f("fk_activityparticipant_activity_id_activity"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contact.id"], name=op.f("fk_activityparticipant_contact_id_contact")
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspace.id"],
+            name=op.f("fk_activityparticipant_workspace_id_workspace"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_activityparticipant")),
+        sa.UniqueConstraint(
+            "activity_id", "contact_id", name=op.f("uq_activityparticipant_activity_id_contact_id")
+        ),
+    )
+    with op.batch_alter_table("activityparticipant", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_activityparticipant_contact", ["contact_id", "activity_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_activityparticipant_workspace_id"), ["workspace_id"], unique=False
+        )
+
+    op.create_table(
         "feedback",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workspace_id", sa.Integer(), nullable=False),
@@ -837,6 +869,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_feedback_contact_id"))
 
     op.drop_table("feedback")
+    with op.batch_alter_table("activityparticipant", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_activityparticipant_workspace_id"))
+        batch_op.drop_index("ix_activityparticipant_contact")
+
+    op.drop_table("activityparticipant")
     with op.batch_alter_table("scoresnapshot", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_scoresnapshot_workspace_id"))
         batch_op.drop_index(batch_op.f("ix_scoresnapshot_deal_id"))
