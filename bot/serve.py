@@ -41,6 +41,13 @@ async def connect_slack(runtime: Runtime) -> tuple[AsyncApp, OutboxPoster]:
     return bolt, OutboxPoster(runtime.sessions, SlackTransport(client))
 
 
+async def start_socket_mode(bolt: AsyncApp, settings: Settings) -> AsyncSocketModeHandler:
+    """Connect the same Bolt app over Socket Mode (for a laptop: no public URL needed)."""
+    handler = AsyncSocketModeHandler(bolt, settings.reveal("SLACK_APP_TOKEN"))
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    return handler
+
+
 async def _wait_for_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,10 +68,7 @@ async def run_serve(
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         log.info("serve.started", host=host, port=port, socket_mode=socket_mode)
-        socket = None
-        if socket_mode:
-            socket = AsyncSocketModeHandler(bolt, settings.reveal("SLACK_APP_TOKEN"))
-            await socket.connect_async()  # type: ignore[no-untyped-call]
+        socket = await start_socket_mode(bolt, settings) if socket_mode else None
         await _wait_for_signal()
         if socket is not None:
             await socket.close_async()  # type: ignore[no-untyped-call]

@@ -93,6 +93,7 @@ class FakeSlackApi:
         self.calls: list[SlackCall] = []
         self.uploads: dict[str, bytes] = {}
         self._answers: dict[str, Payload] = {}
+        self._app_level: dict[str, tuple[str, Callable[[Payload], Payload]]] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._users: dict[str, _User] = {}
         self._upload_names: dict[str, str] = {}
@@ -126,7 +127,7 @@ class FakeSlackApi:
         app = web.Application(client_max_size=_MAX_UPLOAD_BYTES)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
-        app.router.add_post("/respond/{hook}", self._handle_response_url)
+        app.router.add_post("/respond/{hook:.+}", self._handle_response_url)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -172,6 +173,14 @@ class FakeSlackApi:
         Also makes methods without a default answer known to the fake.
         """
         self._answers[method] = {"ok": True, **payload}
+
+    def serve_app_level(
+        self, method: str, app_token: str, answer: Callable[[Payload], Payload]
+    ) -> None:
+        """Serve ``method`` to the app-level token only (``xapp-...``), as Slack does for
+        ``apps.connections.open``; ``answer(params)`` builds each reply.
+        """
+        self._app_level[method] = (app_token, answer)
 
     def fail(
         self,
@@ -278,6 +287,10 @@ class FakeSlackApi:
         return pending.popleft() if pending else None
 
     def _answer_for(self, method: str, params: Payload, headers: Mapping[str, str]) -> Payload:
+        if method in self._app_level:
+            app_token, answer = self._app_level[method]
+            app_error = self._auth_error(params, headers, expected=app_token)
+            return _error(app_error) if app_error else answer(params)
         if method not in self._answers and method not in self._defaults:
             return {"ok": False, "error": "unknown_method", "req_method": method}
         auth_error = self._auth_error(params, headers)
@@ -287,7 +300,9 @@ class FakeSlackApi:
             return self._answers[method]
         return self._defaults[method](params)
 
-    def _auth_error(self, params: Payload, headers: Mapping[str, str]) -> str | None:
+    def _auth_error(
+        self, params: Payload, headers: Mapping[str, str], *, expected: str | None = None
+    ) -> str | None:
         authorization = headers.get("Authorization", "")
         if authorization.startswith("Bearer "):
             token = authorization.removeprefix("Bearer ").strip()
@@ -295,7 +310,9 @@ class FakeSlackApi:
             token = params.get("token", "")
         if not token:
             return "not_authed"
-        return None if token == self.token else "invalid_auth"
+        if expected is not None and token.startswith("xox"):
+            return "not_allowed_token_type"  # a bot or user token where an app token is needed
+        return None if token == (expected or self.token) else "invalid_auth"
 
     async def _record(self, call: SlackCall) -> None:
         self.calls.append(call)
