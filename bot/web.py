@@ -1,4 +1,4 @@
-"""The aiohttp server: Slack at /slack/events, /healthz, and the outbox poster alongside."""
+"""The aiohttp server: Slack at /slack/events and /healthz; the poster and scheduler alongside."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime
+from bot.scheduler import create_scheduler
 
 RUNTIME = web.AppKey("runtime", Runtime)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -43,6 +44,13 @@ async def _run_poster(app: web.Application) -> AsyncIterator[None]:
     await task
 
 
+async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:
+    scheduler = create_scheduler(app[RUNTIME])
+    scheduler.start()
+    yield
+    scheduler.shutdown(wait=False)
+
+
 def create_web_app(runtime: Runtime, bolt: AsyncApp, poster: OutboxPoster) -> web.Application:
     """The HTTP application; the poster runs for as long as it does."""
     app = web.Application(client_max_size=25 * 1024 * 1024)
@@ -50,4 +58,5 @@ def create_web_app(runtime: Runtime, bolt: AsyncApp, poster: OutboxPoster) -> we
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.cleanup_ctx.append(_run_poster)
+    app.cleanup_ctx.append(_run_scheduler)
     return app

@@ -1,0 +1,62 @@
+"""Scheduled jobs run once per period, even when several workers try."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlmodel import func, select
+
+from bot.flows import capture
+from bot.runtime import Runtime
+from bot.scheduler import GRACE_S, create_scheduler, daily_hot_lead_sweep
+from handlers.mail_capture import email_input
+from models.db import unit_of_work
+from models.jobs import JobRun
+from models.nudge import Nudge
+from models.services.jobs import claim_run
+from tests.conftest import INTERNAL_DOMAIN, NOW, REP
+from tests.mail_factory import eager_thread
+
+
+async def _claim(runtime: Runtime, worker: str) -> bool:
+    async with unit_of_work(runtime.sessions) as session:
+        run = await claim_run(session=session, job="digest:U1", period="2026-11-20", worker=worker)
+        return run is not None
+
+
+async def test_a_period_is_claimed_once(runtime: Runtime) -> None:
+    results = [await _claim(runtime, "a"), await _claim(runtime, "b")]
+    assert results == [True, False]
+
+
+async def test_concurrent_claims_have_one_winner(runtime: Runtime) -> None:
+    results = await asyncio.gather(*(_claim(runtime, f"w{n}") for n in range(4)))
+    assert sorted(results) == [False, False, False, True]
+
+
+async def test_the_sweep_nudges_old_hot_leads_once_a_day(runtime: Runtime) -> None:
+    for raw in eager_thread((REP.name, REP.email), start=NOW - timedelta(days=6)):
+        await capture(runtime, email_input(raw, internal_domains=frozenset({INTERNAL_DOMAIN})))
+    async with unit_of_work(runtime.sessions) as session:
+        before = (await session.exec(select(func.count()).select_from(Nudge))).one()
+    assert before == 0, "mail older than max_age_hours must not nudge on capture"
+    assert await daily_hot_lead_sweep(runtime) == 1
+    assert await daily_hot_lead_sweep(runtime) == 0
+    async with unit_of_work(runtime.sessions) as session:
+        runs = (await session.exec(select(JobRun))).all()
+        nudge = (await session.exec(select(Nudge))).one()
+    assert [(r.period, r.finished_at is not None) for r in runs] == [("2026-11-20", True)]
+    assert nudge.payload["trigger"] == "a review of current leads"
+
+
+async def test_the_scheduler_keeps_late_runs(runtime: Runtime) -> None:
+    scheduler = create_scheduler(runtime)
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job("hot-lead-sweep")
+        assert job is not None
+        assert job.misfire_grace_time == GRACE_S
+        assert str(job.trigger) == "cron[hour='8', minute='30']"
+    finally:
+        scheduler.shutdown(wait=False)
