@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.blocks import render_nudge
 from models.db import SessionFactory, unit_of_work
 from models.nudge import Nudge
-from models.services.nudges import due_nudges, mark_retry, mark_sent
+from models.services.nudges import channel_heads, lock_pending, mark_retry, mark_sent
 from models.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -93,7 +94,7 @@ class SlackTransport:
             )
         except SlackApiError as exc:
             raise _send_error(exc) from exc
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise SendError(f"network: {type(exc).__name__}", retry_in=5) from exc
         return Posted(channel_id=str(response["channel"]), ts=str(response["ts"]))
 
@@ -119,7 +120,12 @@ def backoff(attempts: int, base: float) -> float:
 
 
 class OutboxPoster:
-    """Sends due nudges in order per channel, about one a second per channel."""
+    """Sends nudges in order per channel, about one a second per channel.
+
+    Only the oldest pending nudge of a channel is ever sent, so a nudge waiting for a
+    retry holds the ones behind it; transient errors retry with capped backoff for as
+    long as Slack is down, permanent ones fail that nudge alone.
+    """
 
     def __init__(
         self,
@@ -140,46 +146,59 @@ class OutboxPoster:
         return last is not None and self.clock() - last < self.pace_s
 
     async def run_once(self, *, now: datetime | None = None) -> int:
-        """Send what is due now; returns how many messages went out."""
-        sent = 0
-        async with unit_of_work(self.sessions) as session:
-            due = await due_nudges(session=session, now=now or utcnow())
-            held: set[str] = set()
-            for nudge in due:
-                parent = await session.get(Nudge, nudge.parent_id) if nudge.parent_id else None
-                if nudge.channel in held or self._paced(nudge.channel):
-                    held.add(nudge.channel)
-                    continue
-                if parent is not None and parent.message_ts is None:
-                    held.add(nudge.channel)
-                    continue
-                if await self._send(nudge, parent):
-                    sent += 1
-                else:
-                    held.add(nudge.channel)
-        return sent
+        """Send everything due, head of each channel first; returns how many went out."""
+        at = now or utcnow()
+        total = 0
+        while True:
+            async with unit_of_work(self.sessions) as session:
+                heads = await channel_heads(session=session)
+            sent = sum([await self._deliver(nudge_id, at) for nudge_id in heads])
+            total += sent
+            if not sent:
+                return total
 
-    async def _send(self, nudge: Nudge, parent: Nudge | None) -> bool:
-        text, blocks = render_nudge(nudge)
+    async def _deliver(self, nudge_id: int, now: datetime) -> int:
+        """Post one nudge in its own transaction, so one failure never undoes another's send."""
+        async with unit_of_work(self.sessions) as session:
+            nudge = await lock_pending(session=session, nudge_id=nudge_id)
+            if nudge is None or self._paced(nudge.channel):
+                return 0
+            if nudge.next_attempt_at is not None and nudge.next_attempt_at > now:
+                return 0
+            parent = await session.get(Nudge, nudge.parent_id) if nudge.parent_id else None
+            if parent is not None and parent.state == "pending":
+                return 0
+            try:
+                text, blocks = render_nudge(nudge)
+            except Exception as exc:
+                log.exception("nudge.unrenderable", nudge_id=nudge.id)
+                mark_retry(nudge, error=f"cannot render: {exc!r}", retry_in=0, permanent=True,
+                           now=now)  # fmt: skip
+                return 0
+            return int(await self._post(nudge, parent, text, blocks, now))
+
+    async def _post(
+        self, nudge: Nudge, parent: Nudge | None, text: str, blocks: list[dict[str, Any]],
+        now: datetime,
+    ) -> bool:  # fmt: skip
         self._last_post[nudge.channel] = self.clock()
+        threaded = parent is not None and parent.message_ts is not None
         try:
             posted = await self.transport.post(
-                channel=nudge.channel,
+                channel=(parent.channel_id or nudge.channel)
+                if parent and threaded
+                else nudge.channel,
                 text=text,
                 blocks=blocks,
-                thread_ts=parent.message_ts if parent else None,
+                thread_ts=parent.message_ts if parent and threaded else None,
                 metadata={"event_type": "nudge", "event_payload": {"nudge_id": nudge.id}},
             )
         except SendError as exc:
-            mark_retry(
-                nudge,
-                error=exc.reason,
-                retry_in=backoff(nudge.attempts + 1, exc.retry_in),
-                permanent=exc.permanent,
-            )
+            retry_in = backoff(nudge.attempts + 1, exc.retry_in)
+            mark_retry(nudge, error=exc.reason, retry_in=retry_in, permanent=exc.permanent, now=now)
             log.warning("nudge.retry", nudge_id=nudge.id, reason=exc.reason, state=nudge.state)
             return False
-        mark_sent(nudge, channel_id=posted.channel_id, ts=posted.ts)
+        mark_sent(nudge, channel_id=posted.channel_id, ts=posted.ts, now=now)
         log.info("nudge.sent", nudge_id=nudge.id, cause=nudge.cause)
         return True
 

@@ -116,8 +116,8 @@ def _hot_lead(nudge: Nudge) -> tuple[str, list[Block]]:
             "react 👍/🔥 if right, 👎/🧊 if wrong",
         )
     )
-    plain_name = p["lead"].get("name") or "a lead"
-    text = f"{p['band'].capitalize()} lead: {plain_name}, score {p['score']}"
+    name = escape_mrkdwn(p["lead"].get("name") or "a lead")
+    text = f"{p['band'].capitalize()} lead: {name}, score {p['score']}"
     return text, blocks[:MAX_BLOCKS]
 
 

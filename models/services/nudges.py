@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, or_, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.scorer import Scorer
@@ -14,10 +14,9 @@ from models.config import CrmConfig
 from models.contact import Contact
 from models.nudge import Nudge
 from models.services.scoring import Scored, rescore_contact
-from models.types import utcnow
 from models.workspace import User
 
-MAX_ATTEMPTS = 12
+LIVE_STATES = ("pending", "sent")
 
 
 async def destination(
@@ -67,6 +66,7 @@ async def _latest_lead_nudge(session: AsyncSession, contact_id: int) -> Nudge | 
             Nudge.contact_id == contact_id,
             Nudge.cause == "hot_lead",
             col(Nudge.parent_id).is_(None),
+            col(Nudge.state).in_(LIVE_STATES),
         )
         .order_by(col(Nudge.id).desc())
         .limit(1)
@@ -204,7 +204,7 @@ async def queue_reply(
         contact_id=parent.contact_id,
         recipient_id=parent.recipient_id,
         parent_id=parent.id,
-        channel=parent.channel_id or parent.channel,
+        channel=parent.channel,
         payload=payload,
     )
     session.add(reply)
@@ -212,19 +212,25 @@ async def queue_reply(
     return reply
 
 
-async def due_nudges(*, session: AsyncSession, now: datetime, limit: int = 50) -> list[Nudge]:
-    """Pending nudges whose time has come, oldest first; locked against other workers."""
+async def channel_heads(*, session: AsyncSession, limit: int = 500) -> list[int]:
+    """The oldest pending nudge of each channel: only a head may be sent, to keep order."""
+    query = (
+        select(func.min(Nudge.id))
+        .where(Nudge.state == "pending")
+        .group_by(col(Nudge.channel))
+        .limit(limit)
+    )
+    return sorted(int(i) for i in (await session.exec(query)).all() if i is not None)
+
+
+async def lock_pending(*, session: AsyncSession, nudge_id: int) -> Nudge | None:
+    """A pending nudge, locked for this transaction (other workers skip it)."""
     query = (
         select(Nudge)
-        .where(
-            Nudge.state == "pending",
-            or_(col(Nudge.next_attempt_at).is_(None), col(Nudge.next_attempt_at) <= now),
-        )
-        .order_by(col(Nudge.id))
-        .limit(limit)
+        .where(Nudge.id == nudge_id, Nudge.state == "pending")
         .with_for_update(skip_locked=True)
     )
-    return list((await session.exec(query)).all())
+    return (await session.exec(query)).first()
 
 
 async def nudge_by_message(
@@ -235,17 +241,19 @@ async def nudge_by_message(
     return (await session.exec(query)).first()
 
 
-def mark_sent(nudge: Nudge, *, channel_id: str, ts: str) -> None:
+def mark_sent(nudge: Nudge, *, channel_id: str, ts: str, now: datetime) -> None:
     """Remember where the message went, for threads, feedback and later edits."""
     nudge.state, nudge.channel_id, nudge.message_ts = "sent", channel_id, ts
-    nudge.sent_at, nudge.last_error = utcnow(), None
+    nudge.sent_at, nudge.last_error = now, None
 
 
-def mark_retry(nudge: Nudge, *, error: str, retry_in: float, permanent: bool) -> None:
-    """Try again later, or give up after a permanent error or too many attempts."""
+def mark_retry(
+    nudge: Nudge, *, error: str, retry_in: float, permanent: bool, now: datetime
+) -> None:
+    """Give up on a permanent error; otherwise try again later, however long Slack is down."""
     nudge.attempts += 1
     nudge.last_error = error[:500]
-    if permanent or nudge.attempts >= MAX_ATTEMPTS:
+    if permanent:
         nudge.state = "failed"
     else:
-        nudge.next_attempt_at = utcnow() + timedelta(seconds=retry_in)
+        nudge.next_attempt_at = now + timedelta(seconds=retry_in)

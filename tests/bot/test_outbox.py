@@ -1,0 +1,545 @@
+"""The outbox poster against the fake Slack Web API and a real database.
+
+Nudges are written by the real services (``queue_hot_lead``, ``queue_reply``) and sent by the
+real :class:`OutboxPoster` through :func:`create_web_client`, so slack_sdk's own retries run too.
+Backoff is driven with ``run_once(now=...)`` and pacing with the poster's ``clock``; the only real
+waiting is slack_sdk sleeping between its own retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from bot.app import create_web_client
+from bot.config import AppConfig
+from bot.outbox import OutboxPoster, SlackTransport
+from bot.runtime import Runtime
+from bot.settings import Settings
+from learning.explain import Reason, Reasons
+from learning.scorer import Score, band_of
+from models.account import Account
+from models.contact import Contact
+from models.db import unit_of_work
+from models.learning import ScoreSnapshot
+from models.nudge import Nudge
+from models.services.nudges import queue_hot_lead, queue_reply
+from models.services.scoring import Scored
+from models.types import utcnow
+from models.workspace import User
+from tests.conftest import REP, make_settings
+from tests.fakes.slack_api import FakeSlackApi, SlackCall, dm_channel_id
+
+REP2 = REP.model_copy(
+    update={"slack_id": "U0REP02", "email": "omar.haddad@acme-analytics.example",
+            "name": "Omar Haddad"}
+)  # fmt: skip
+HOSTILE = "<!channel> Eve & <@U999>"
+RAW_MARKUP = ("<!channel>", "<!here>", "<!everyone>", "<@U999>", "<https://", "<mailto:")
+LATER = timedelta(minutes=10)
+
+
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlackApi]:
+    """The fake Slack Web API on a loopback port."""
+    async with FakeSlackApi() as api:
+        yield api
+
+
+@pytest.fixture
+def settings(database_url: str, fake: FakeSlackApi) -> Settings:
+    """Settings whose ``SLACK_API_URL`` is the fake."""
+    return make_settings(database_url, slack_api_url=fake.base_url)
+
+
+@pytest.fixture
+def app_config(app_config: AppConfig) -> AppConfig:
+    """The shipped app.yaml with two reps, so nudges go to two DM channels."""
+    crm = app_config.crm.model_copy(update={"team": (REP, REP2)})
+    return AppConfig(slack=app_config.slack, crm=crm)
+
+
+def make_poster(
+    runtime: Runtime, *, pace_s: float = 0.0, clock: Clock | None = None
+) -> OutboxPoster:
+    """The poster as ``nudge serve`` builds it, talking to the Slack URL in the settings."""
+    client = create_web_client(
+        runtime.settings.reveal("SLACK_BOT_TOKEN"), runtime.settings.api_base_url
+    )
+    return OutboxPoster(
+        runtime.sessions, SlackTransport(client), pace_s=pace_s, clock=clock or Clock()
+    )
+
+
+# --- writing nudges through the services ------------------------------------------------------
+
+
+async def add_lead(
+    runtime: Runtime,
+    name: str,
+    *,
+    owner: str = REP.slack_id,
+    title: str | None = "VP of Sales",
+    company: str | None = "Globex",
+) -> int:
+    """A contact owned by the rep with Slack id ``owner``; returns its id."""
+    async with unit_of_work(runtime.sessions) as session:
+        user = (await session.exec(select(User).where(User.slack_user_id == owner))).one()
+        account = None
+        if company is not None:
+            account = Account(workspace_id=runtime.workspace_id, name=company)
+            session.add(account)
+            await session.flush()
+        contact = Contact(
+            workspace_id=runtime.workspace_id,
+            owner_id=user.id,
+            name=name,
+            title=title,
+            account_id=account.id if account else None,
+        )
+        session.add(contact)
+        await session.flush()
+        assert contact.id is not None
+        return contact.id
+
+
+async def queue_lead(
+    runtime: Runtime,
+    contact_id: int,
+    *,
+    key: str,
+    score: int = 85,
+    previous: int | None = None,
+    trigger: str = "an email from the lead",
+    reasons: tuple[str, ...] = ("replies within 1 hour",),
+    action: tuple[str, int] | None = None,
+) -> Nudge:
+    """Score the lead as hot now and let ``queue_hot_lead`` write its nudge."""
+    now = utcnow()
+    async with unit_of_work(runtime.sessions) as session:
+        contact = await session.get(Contact, contact_id)
+        assert contact is not None
+        version = runtime.scorer.version
+        snapshot = ScoreSnapshot(
+            workspace_id=runtime.workspace_id,
+            contact_id=contact_id,
+            score=score,
+            model_version=version,
+            taken_at=now,
+        )
+        session.add(snapshot)
+        await session.flush()
+        why = Reasons(supporting=tuple(Reason("f", text, 0.5) for text in reasons), opposing=())
+        value = Score(
+            score, band_of(score, runtime.config.crm.scoring), False, why, action, version
+        )
+        nudge = await queue_hot_lead(
+            session=session,
+            contact=contact,
+            scored=Scored(score=value, previous=previous, features={}, snapshot=snapshot),
+            trigger=trigger,
+            event_key=key,
+            config=runtime.config.crm,
+            now=now,
+        )
+    assert nudge is not None, "queue_hot_lead wrote no nudge"
+    return nudge
+
+
+async def new_lead_nudge(runtime: Runtime, name: str, *, owner: str = REP.slack_id) -> Nudge:
+    """A fresh hot-lead nudge about a new contact."""
+    contact_id = await add_lead(runtime, name, owner=owner)
+    return await queue_lead(runtime, contact_id, key=f"email:{name}")
+
+
+async def outbox(runtime: Runtime) -> dict[int, Nudge]:
+    """Every nudge row as stored now, by id."""
+    async with unit_of_work(runtime.sessions) as session:
+        rows = (await session.exec(select(Nudge).order_by(col(Nudge.id)))).all()
+    return {row.id: row for row in rows if row.id is not None}
+
+
+# --- reading what Slack received --------------------------------------------------------------
+
+
+def posts(fake: FakeSlackApi) -> list[SlackCall]:
+    """Successful ``chat.postMessage`` calls, oldest first."""
+    return [call for call in fake.calls_to("chat.postMessage") if not call.failed]
+
+
+def failed_posts(fake: FakeSlackApi) -> list[SlackCall]:
+    """HTTP attempts of ``chat.postMessage`` that Slack refused (slack_sdk's retries included)."""
+    return [call for call in fake.calls_to("chat.postMessage") if call.failed]
+
+
+def nudge_id(call: SlackCall) -> int:
+    """The outbox id a message carries in its metadata."""
+    return int(call.params["metadata"]["event_payload"]["nudge_id"])
+
+
+def id_of(nudge: Nudge) -> int:
+    """The id of a stored nudge."""
+    assert nudge.id is not None
+    return nudge.id
+
+
+def posted_ids(fake: FakeSlackApi) -> list[int]:
+    """The outbox ids of the messages Slack accepted, in the order it accepted them."""
+    return [nudge_id(call) for call in posts(fake)]
+
+
+def answer(call: SlackCall) -> dict[str, Any]:
+    assert call.answer is not None
+    return call.answer
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def assert_disclosed(call: SlackCall) -> None:
+    """The last block says the message is automated (C5.5)."""
+    last = call.params["blocks"][-1]
+    assert last["type"] == "context"
+    assert "Automated by Nudge" in json.dumps(last, ensure_ascii=False)
+
+
+def later(step: int = 1) -> datetime:
+    """A moment past any backoff the poster may have set."""
+    return utcnow() + step * LATER
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+async def test_a_nudge_is_posted_once_and_where_it_went_is_stored(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """One ``chat.postMessage``; channel id and ts kept; state "sent"; a rerun posts nothing."""
+    nudge = await new_lead_nudge(runtime, "Ana Silva")
+    poster = make_poster(runtime)
+
+    assert await poster.run_once() == 1
+    (call,) = posts(fake)
+    assert call.params["channel"] == REP.slack_id
+    assert nudge_id(call) == nudge.id
+    assert "thread_ts" not in call.params
+    assert "Ana Silva" in json.dumps(call.params["blocks"])
+    assert_disclosed(call)
+
+    stored = (await outbox(runtime))[id_of(nudge)]
+    assert stored.state == "sent"
+    assert stored.channel_id == answer(call)["channel"] == dm_channel_id(REP.slack_id)
+    assert stored.message_ts == answer(call)["ts"]
+    assert stored.sent_at is not None
+    assert (stored.attempts, stored.last_error) == (0, None)
+
+    assert await poster.run_once() == 0
+    assert await poster.run_once(now=later()) == 0
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+# --- outages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.fault
+async def test_rate_limits_and_server_errors_delay_nudges_but_lose_or_double_none(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """429 with Retry-After, then 5xx for a while, then OK: each nudge arrives once, in order.
+
+    slack_sdk retries 429 and 500/503 itself (up to three HTTP attempts a call); 502 reaches
+    the poster at once, which keeps the test quick while still going through several rounds.
+    """
+    a1 = await new_lead_nudge(runtime, "Ana Silva")
+    b1 = await new_lead_nudge(runtime, "Bo Chen", owner=REP2.slack_id)
+    a2 = await new_lead_nudge(runtime, "Cy Park")
+    fake.fail("chat.postMessage", status=429, retry_after=1)
+    fake.fail("chat.postMessage", status=500, times=2)
+    fake.fail("chat.postMessage", status=502, times=2)
+    poster = make_poster(runtime)
+
+    started = time.monotonic()
+    assert await poster.run_once() == 0
+    assert time.monotonic() - started >= 1.0, "slack_sdk did not wait for Retry-After"
+    assert len(failed_posts(fake)) == 4  # 429, 500, 500 for a1; 502 for b1; a2 waits for a1
+    rows = await outbox(runtime)
+    assert (rows[id_of(a1)].attempts, rows[id_of(a1)].last_error) == (1, "slack 500")
+    assert (rows[id_of(b1)].attempts, rows[id_of(b1)].last_error) == (1, "slack 502")
+    assert rows[id_of(a2)].attempts == 0
+    for row in rows.values():
+        assert row.state == "pending"
+    waiting = [rows[id_of(n)].next_attempt_at for n in (a1, b1)]
+    assert all(at is not None and at > utcnow() for at in waiting)
+
+    assert await poster.run_once(now=later(1)) == 1  # a1 meets the last 502; b1 goes out
+    assert await poster.run_once(now=later(2)) == 2  # Slack is back: a1, then a2
+    assert await poster.run_once(now=later(3)) == 0
+
+    assert len(failed_posts(fake)) == 5
+    assert sorted(posted_ids(fake)) == sorted(id_of(n) for n in (a1, b1, a2))
+    by_channel: dict[str, list[int]] = {}
+    for call in posts(fake):
+        by_channel.setdefault(call.params["channel"], []).append(nudge_id(call))
+    assert by_channel == {REP.slack_id: [a1.id, a2.id], REP2.slack_id: [b1.id]}
+    rows = await outbox(runtime)
+    assert {row.state for row in rows.values()} == {"sent"}
+    assert rows[id_of(a1)].attempts == 2
+    assert rows[id_of(a1)].last_error is None
+
+
+@pytest.mark.fault
+async def test_a_nudge_waiting_for_a_retry_is_not_overtaken_in_its_channel(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """While the first nudge of a channel waits out its backoff, the second waits too."""
+    first = await new_lead_nudge(runtime, "Ana Silva")
+    second = await new_lead_nudge(runtime, "Cy Park")
+    fake.fail("chat.postMessage", status=502)
+    poster = make_poster(runtime)
+
+    assert await poster.run_once() == 0
+    await poster.run_once()  # the next tick of run_forever, well inside the backoff
+    await poster.run_once(now=later())
+
+    assert posted_ids(fake) == [first.id, second.id]
+
+
+@pytest.mark.fault
+async def test_a_long_outage_still_loses_nothing(runtime: Runtime, fake: FakeSlackApi) -> None:
+    """Twelve rounds of 5xx (a longer outage than the backoff schedule covers) lose no nudge."""
+    nudge = await new_lead_nudge(runtime, "Ana Silva")
+    fake.fail("chat.postMessage", status=502, times=12)
+    poster = make_poster(runtime)
+
+    for step in range(1, 15):
+        await poster.run_once(now=later(step))
+
+    assert posted_ids(fake) == [nudge.id]
+
+
+@pytest.mark.fault
+async def test_a_nudge_that_cannot_be_sent_does_not_make_others_post_twice(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """One unrenderable row (a cause this version does not know) must not repeat its neighbours.
+
+    run_forever logs an error and polls again, as in production.
+    """
+    good = await new_lead_nudge(runtime, "Ana Silva")
+    async with unit_of_work(runtime.sessions) as session:
+        session.add(
+            Nudge(
+                workspace_id=runtime.workspace_id,
+                cause="weekly_digest",
+                dedupe_key="digest:2026-W48",
+                channel=REP2.slack_id,
+                payload={},
+            )
+        )
+    poster = make_poster(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(poster.run_forever(stop, interval_s=0.05))
+    try:
+        await fake.wait_for("chat.postMessage")
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await loop
+
+    assert posted_ids(fake) == [good.id]
+    assert (await outbox(runtime))[id_of(good)].state == "sent"
+
+
+@pytest.mark.fault
+async def test_a_permanent_error_fails_the_nudge_without_blocking_other_channels(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """``channel_not_found`` fails that nudge at once; other channels and later nudges go out."""
+    broken = await new_lead_nudge(runtime, "Ana Silva")
+    other = await new_lead_nudge(runtime, "Bo Chen", owner=REP2.slack_id)
+    after = await new_lead_nudge(runtime, "Cy Park")
+    fake.fail("chat.postMessage", status=200, error="channel_not_found")
+    poster = make_poster(runtime)
+
+    assert await poster.run_once() == 2
+    assert posted_ids(fake) == [other.id, after.id]
+    rows = await outbox(runtime)
+    assert rows[id_of(broken)].state == "failed"
+    assert rows[id_of(broken)].attempts == 1
+    assert rows[id_of(broken)].last_error == "channel_not_found"
+
+    assert await poster.run_once(now=later()) == 0
+    assert len(fake.calls_to("chat.postMessage")) == 3  # the failed one was never retried
+    rows = await outbox(runtime)
+    assert [rows[id_of(n)].state for n in (broken, other, after)] == ["failed", "sent", "sent"]
+
+
+@pytest.mark.fault
+async def test_a_reply_to_a_failed_nudge_does_not_block_its_channel(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """The first nudge about a lead fails for good; a jump is threaded under it; others still go."""
+    contact_id = await add_lead(runtime, "Ana Silva")
+    first = await queue_lead(runtime, contact_id, key="email:1", score=75, previous=50)
+    fake.fail("chat.postMessage", status=200, error="invalid_blocks")
+    poster = make_poster(runtime)
+    await poster.run_once()
+    assert (await outbox(runtime))[id_of(first)].state == "failed"
+
+    update = await queue_lead(runtime, contact_id, key="email:2", score=95, previous=75)
+    assert update.parent_id is None, "the rep never saw the failed nudge: start a new message"
+    other = await new_lead_nudge(runtime, "Cy Park")
+    for step in range(1, 4):
+        await poster.run_once(now=later(step))
+
+    assert other.id in posted_ids(fake)
+
+
+# --- pacing and threads -----------------------------------------------------------------------
+
+
+async def test_pacing_holds_a_channel_but_not_the_others(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """With a long pace, one message per channel per run; the next one once the pace has passed."""
+    a1 = await new_lead_nudge(runtime, "Ana Silva")
+    a2 = await new_lead_nudge(runtime, "Cy Park")
+    b1 = await new_lead_nudge(runtime, "Bo Chen", owner=REP2.slack_id)
+    clock = Clock()
+    poster = make_poster(runtime, pace_s=60, clock=clock)
+
+    assert await poster.run_once() == 2
+    assert posted_ids(fake) == [a1.id, b1.id]
+
+    clock.advance(59)
+    assert await poster.run_once() == 0
+    assert (await outbox(runtime))[id_of(a2)].state == "pending"
+
+    clock.advance(2)
+    assert await poster.run_once() == 1
+    assert posted_ids(fake) == [a1.id, b1.id, a2.id]
+
+
+@pytest.mark.fault
+async def test_a_reply_waits_for_its_parent_then_goes_in_its_thread(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """A threaded update waits while its parent is unsent (here: in backoff), then follows it."""
+    contact_id = await add_lead(runtime, "Ana Silva")
+    parent = await queue_lead(runtime, contact_id, key="email:1", score=75, previous=50)
+    update = await queue_lead(runtime, contact_id, key="email:2", score=95, previous=75)
+    assert update.parent_id == parent.id
+    fake.fail("chat.postMessage", status=502)
+    poster = make_poster(runtime)
+
+    assert await poster.run_once() == 0
+    assert await poster.run_once() == 0  # parent still in backoff: the reply is due but waits
+    rows = await outbox(runtime)
+    assert (rows[id_of(parent)].attempts, rows[id_of(update)].state) == (1, "pending")
+
+    assert await poster.run_once(now=later()) == 2
+    first, second = posts(fake)
+    assert [nudge_id(first), nudge_id(second)] == [parent.id, update.id]
+    assert "thread_ts" not in first.params
+    assert second.params["thread_ts"] == answer(first)["ts"]
+    rows = await outbox(runtime)
+    assert rows[id_of(parent)].message_ts == answer(first)["ts"]
+    assert rows[id_of(update)].message_ts == answer(second)["ts"]
+
+    async with unit_of_work(runtime.sessions) as session:
+        sent_parent = await session.get(Nudge, parent.id)
+        assert sent_parent is not None
+        ack = await queue_reply(
+            session=session,
+            parent=sent_parent,
+            cause="feedback_ack",
+            dedupe_key="feedback:1:added:2",
+            payload={"user": REP.slack_id, "signal": "+1", "label": True, "removed": False,
+                     "before": 75, "after": 78, "model_version": 2},
+        )  # fmt: skip
+    assert await poster.run_once(now=later(2)) == 1
+    reply = posts(fake)[-1]
+    assert nudge_id(reply) == ack.id
+    assert reply.params["channel"] == dm_channel_id(REP.slack_id)
+    assert reply.params["thread_ts"] == answer(first)["ts"]
+    for call in posts(fake):
+        assert_disclosed(call)
+
+
+# --- what the message says --------------------------------------------------------------------
+
+
+async def hostile_nudge(runtime: Runtime) -> Nudge:
+    """A hot lead whose every outside string tries to ping, link or inject markup."""
+    contact_id = await add_lead(
+        runtime, HOSTILE, title="<https://evil.example|Click> CEO", company="A&B <!here>"
+    )
+    return await queue_lead(
+        runtime,
+        contact_id,
+        key="email:hostile",
+        trigger="an email titled <!everyone>",
+        reasons=("said <@U999> would sign > 10 seats",),
+        action=("Call <mailto:eve@evil.example|Eve>", 12),
+    )
+
+
+async def test_every_message_is_disclosed_and_its_blocks_escape_outside_text(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """The last block says "Automated by Nudge"; no outside string reaches the blocks raw."""
+    await hostile_nudge(runtime)
+    assert await make_poster(runtime).run_once() == 1
+
+    (call,) = posts(fake)
+    assert_disclosed(call)
+    shown = list(strings(call.params["blocks"]))
+    for raw in RAW_MARKUP:
+        assert not [text for text in shown if raw in text], raw
+    joined = "\n".join(shown)
+    assert "&lt;!channel&gt; Eve &amp; &lt;@U999&gt;" in joined
+    assert "A&amp;B &lt;!here&gt;" in joined
+
+
+async def test_the_fallback_text_escapes_outside_text_too(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """The ``text`` Slack shows in notifications is as inert as the blocks."""
+    await hostile_nudge(runtime)
+    assert await make_poster(runtime).run_once() == 1
+
+    (call,) = posts(fake)
+    for raw in RAW_MARKUP:
+        assert raw not in call.params["text"], raw
