@@ -28,6 +28,7 @@ from handlers.web import page_category
 from models.config import TeamMember
 from models.contact import Contact, ContactIdentity
 from models.db import unit_of_work
+from models.deal import Deal
 from models.nudge import Nudge
 from models.services.accounts import upsert_account
 from models.services.deals import close_deal, upsert_deal
@@ -118,10 +119,11 @@ async def _open_deal(runtime: Runtime, deal: SampleDeal, owner_email: str) -> No
 
 
 async def _close_deal(runtime: Runtime, deal: SampleDeal) -> int:
-    from models.deal import Deal
-
     async with runtime.scorer.update() as pending, unit_of_work(runtime.sessions) as session:
-        row = (await session.exec(select(Deal).where(Deal.external_id == deal.external_id))).one()
+        query = select(Deal).where(
+            Deal.workspace_id == runtime.workspace_id, Deal.external_id == deal.external_id
+        )
+        row = (await session.exec(query)).one()
         assert deal.closed_at is not None
         return await close_deal(
             session=session,
