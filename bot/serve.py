@@ -63,15 +63,18 @@ async def run_serve(
     runtime = await open_runtime(settings, config)
     try:
         bolt, poster = await connect_slack(runtime)
-        web_app = create_web_app(runtime, bolt, poster)
-        runner = web.AppRunner(web_app)
+        runner = web.AppRunner(create_web_app(runtime, bolt, poster))
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        log.info("serve.started", host=host, port=port, socket_mode=socket_mode)
-        socket = await start_socket_mode(bolt, settings) if socket_mode else None
-        await _wait_for_signal()
-        if socket is not None:
-            await socket.close_async()  # type: ignore[no-untyped-call]
-        await runner.cleanup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            log.info("serve.started", host=host, port=port, socket_mode=socket_mode)
+            socket = await start_socket_mode(bolt, settings) if socket_mode else None
+            try:
+                await _wait_for_signal()
+            finally:
+                if socket is not None:
+                    await socket.close_async()  # type: ignore[no-untyped-call]
+        finally:
+            await runner.cleanup()
     finally:
         await close_runtime(runtime)
