@@ -48,6 +48,11 @@ class Action:
     label: str
     changes: tuple[tuple[str, float], ...]
     sets: tuple[tuple[str, float], ...] = (("recency", 1.0),)
+    needs: str | None = None
+
+    def applies(self, features: Features) -> bool:
+        """Whether the action makes sense for this lead (a reply needs an email sent)."""
+        return self.needs is None or bool(features.get(self.needs))
 
 
 ACTIONS = (
@@ -57,6 +62,7 @@ ACTIONS = (
         "get a reply to your last email",
         (("emails_in_7d", 1.0), ("emails_in_30d", 1.0), ("emails_in_90d", 1.0)),
         (("recency", 1.0), ("unanswered_streak", 0.0)),
+        "emails_out_90d",
     ),
 )
 
@@ -66,9 +72,9 @@ def explain(model: LeadModel, features: Features, *, limit: int) -> Reasons:
     shares = model.contributions(features)
     ranked = sorted(shares.items(), key=lambda item: abs(item[1]), reverse=True)
     reasons: list[Reason] = []
-    cited: set[tuple[str, bool]] = set()
+    cited: set[str] = set()
     for name, share in ranked:
-        key = (FeatureInfo.family(name), share > 0)
+        key = FeatureInfo.family(name)
         if abs(share) < MIN_SHARE or name not in FEATURES or key in cited:
             continue
         cited.add(key)
@@ -90,10 +96,13 @@ def _apply(action: Action, features: Features) -> Features:
 
 def best_action(model: LeadModel, features: Features) -> tuple[str, int] | None:
     """The action that would raise the score most, with its estimated effect in points."""
-    base = model.probability(features) * 100
+    base = round(model.probability(features) * 100)
     effects = [
-        (action.label, round(model.probability(_apply(action, features)) * 100 - base))
+        (action.label, round(model.probability(_apply(action, features)) * 100) - base)
         for action in ACTIONS
+        if action.applies(features)
     ]
+    if not effects:
+        return None
     label, gain = max(effects, key=lambda item: item[1])
     return (label, gain) if gain >= 1 else None

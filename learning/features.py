@@ -71,25 +71,32 @@ def _is_pricing(t: Touch) -> bool:
     return t.kind == "web" and t.page == "pricing"
 
 
+def _answer(emails: list[Touch], index: int) -> Touch | None:
+    """The inbound email that answered ``emails[index]``: before our next one, within the window."""
+    sent = emails[index]
+    for later in emails[index + 1 :]:
+        if later.direction == "outbound" or later.at - sent.at > REPLY_WINDOW:
+            return None
+        if later.direction == "inbound":
+            return later
+    return None
+
+
 def _reply_stats(emails: list[Touch], now: datetime) -> tuple[float | None, float | None, int]:
     """Reply rate and median latency (hours) over 90 days, and the unanswered streak.
 
-    An email counts as unanswered only once it has had ``ANSWER_GRACE`` to be answered.
+    An email is answered by an inbound one that comes before our next email; one still
+    unanswered counts only once it has had ``ANSWER_GRACE`` to be answered.
     """
     start = now - timedelta(days=90)
-    answered, latencies, outbound = 0, [], 0
+    answered, latencies, judged = 0, [], 0
     for index, sent in enumerate(emails):
         if sent.direction != "outbound" or sent.at <= start:
             continue
-        outbound += 1
-        reply = next(
-            (
-                r
-                for r in emails[index + 1 :]
-                if r.direction == "inbound" and r.at - sent.at <= REPLY_WINDOW
-            ),
-            None,
-        )
+        reply = _answer(emails, index)
+        if reply is None and now - sent.at < ANSWER_GRACE:
+            continue
+        judged += 1
         if reply is not None:
             answered += 1
             latencies.append((reply.at - sent.at).total_seconds() / 3600)
@@ -99,7 +106,7 @@ def _reply_stats(emails: list[Touch], now: datetime) -> tuple[float | None, floa
             break
         if touch.direction == "outbound" and now - touch.at >= ANSWER_GRACE:
             streak += 1
-    rate = answered / outbound if outbound else None
+    rate = answered / judged if judged else None
     latency = statistics.median(latencies) if latencies else None
     return rate, latency, streak
 

@@ -14,7 +14,11 @@ ACTIVITY_KINDS = ("email", "meeting", "call", "web", "marketing", "note")
 
 
 class RawItem(SQLModel, table=True):
-    """The bytes as received from a source, kept for audit, re-parsing and erasure."""
+    """The bytes as received from a source, kept for audit, re-parsing and erasure.
+
+    Webhook bodies are stored here first and answered at once; ``processed_at`` is set
+    when they have gone through the ingestion path, so a restart finishes the rest.
+    """
 
     __table_args__ = (UniqueConstraint("workspace_id", "source", "external_id"),)
 
@@ -25,6 +29,8 @@ class RawItem(SQLModel, table=True):
     content_type: str = Field(default="application/octet-stream", max_length=100)
     body: bytes = Field(sa_type=LargeBinary)
     received_at: datetime = created_at_field()
+    processed_at: datetime | None = time_field()
+    error: str | None = Field(default=None, max_length=1000)
 
 
 class Activity(SQLModel, table=True):
@@ -53,6 +59,8 @@ class Activity(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=500)
     body: str | None = None
     thread_key: str | None = Field(default=None, max_length=500, index=True)
+    visitor_id: str | None = Field(default=None, max_length=200, index=True)
+    revision: int | None = None
     facts: dict[str, Any] = json_field()
     created_at: datetime = created_at_field()
 

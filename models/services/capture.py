@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.scorer import Scorer
@@ -14,11 +14,13 @@ from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, 
 from models.config import CrmConfig
 from models.contact import Contact
 from models.nudge import Nudge
-from models.services.identity import resolve_contact
-from models.services.inputs import ActivityIn, QuarantineIn, SkippedIn
+from models.services.identity import find_contact, resolve_contact
+from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 from models.services.nudges import queue_hot_lead
 from models.services.scoring import Scored, rescore_contact
+from models.services.timeline import add_participant, stitch_visitor
 from models.services.workspaces import user_by_email
+from models.workspace import User
 
 
 @dataclass(slots=True)
@@ -31,18 +33,18 @@ class CaptureResult:
     nudges: list[Nudge] = field(default_factory=list)
 
 
-async def _already_stored(session: AsyncSession, workspace_id: int, item: ActivityIn) -> bool:
-    query = select(Activity.id).where(
+async def _stored(session: AsyncSession, workspace_id: int, item: ActivityIn) -> Activity | None:
+    query = select(Activity).where(
         Activity.workspace_id == workspace_id,
         Activity.source == item.source,
         Activity.external_id == item.external_id,
     )
-    return (await session.exec(query)).first() is not None
+    return (await session.exec(query)).first()
 
 
 async def _store_raw(session: AsyncSession, workspace_id: int, item: ActivityIn) -> int | None:
-    if item.raw is None:
-        return None
+    if item.raw_item_id is not None or item.raw is None:
+        return item.raw_item_id
     raw = RawItem(
         workspace_id=workspace_id,
         source=item.source,
@@ -55,6 +57,56 @@ async def _store_raw(session: AsyncSession, workspace_id: int, item: ActivityIn)
     return raw.id
 
 
+def apply_update(activity: Activity, item: ActivityIn) -> bool:
+    """Apply a second delivery of an item as its ``update`` mode says; True if it changed.
+
+    >>> from datetime import UTC, datetime
+    >>> at = datetime(2026, 1, 5, tzinfo=UTC)
+    >>> stored = Activity(workspace_id=1, kind="call", source="t", external_id="CA1",
+    ...                   occurred_at=at, facts={"status": "ringing"})
+    >>> again = ActivityIn("t", "CA1", "call", at, (), facts={"status": "ringing"}, update="merge")
+    >>> apply_update(stored, again)
+    False
+    >>> apply_update(stored, ActivityIn("t", "CA1", "call", at, (), facts={"duration_s": 90},
+    ...                                 update="merge")), stored.facts["duration_s"]
+    (True, 90)
+    """
+    if item.update == "revision":
+        if item.revision is None or (activity.revision or 0) >= item.revision:
+            return False
+        activity.occurred_at, activity.revision = item.occurred_at, item.revision
+        activity.facts = dict(item.facts)
+    elif item.update == "merge":
+        merged = activity.facts | item.facts
+        if merged == activity.facts:
+            return False
+        activity.facts = merged
+    else:
+        return False
+    activity.subject = item.subject or activity.subject
+    activity.body = item.body or activity.body
+    activity.direction = item.direction or activity.direction
+    return True
+
+
+async def _people(
+    session: AsyncSession, workspace_id: int, item: ActivityIn
+) -> list[tuple[PersonIn, Contact]]:
+    """Each outside participant with their contact; an unknown anonymous visitor has none."""
+    found = []
+    for person in item.people:
+        contact: Contact | None
+        if person.email or person.phone:
+            contact = await resolve_contact(
+                session=session, workspace_id=workspace_id, person=person, source=item.source
+            )
+        else:
+            contact = await find_contact(session=session, workspace_id=workspace_id, person=person)
+        if contact is not None:
+            found.append((person, contact))
+    return found
+
+
 async def record_activity(
     *,
     session: AsyncSession,
@@ -64,55 +116,86 @@ async def record_activity(
     config: CrmConfig,
     now: datetime,
 ) -> CaptureResult:
-    """Store an activity once, on every outside participant's timeline; rescore; nudge."""
-    if not item.people or await _already_stored(session, workspace_id, item):
+    """Store an activity once, on every outside participant's timeline; rescore; nudge.
+
+    A repeated delivery changes nothing unless its ``update`` mode says it may.
+    """
+    activity = await _stored(session, workspace_id, item)
+    if activity is not None and not apply_update(activity, item):
         return CaptureResult(stored=False)
-    raw_id = await _store_raw(session, workspace_id, item)
+    people = await _people(session, workspace_id, item)
+    if activity is None:
+        if not people and item.visitor_id is None:
+            return CaptureResult(stored=False)
+        activity = await _new_activity(session, workspace_id, item, people)
     rep = (
         await user_by_email(session=session, workspace_id=workspace_id, email=item.rep_email)
         if item.rep_email
         else None
     )
-    contacts = [
-        await resolve_contact(
-            session=session, workspace_id=workspace_id, person=person, source=item.source
-        )
-        for person in item.people
-    ]
+    result = CaptureResult(stored=True, activity=activity)
+    contacts = {c.id: c for _p, c in people} | await _linked_contacts(session, activity)
+    for person, contact in people:
+        if person.visitor_id:
+            await stitch_visitor(session=session, contact=contact, visitor_id=person.visitor_id)
+    for contact in contacts.values():
+        await _link(session, activity, contact, rep, item)
+        await _score_and_nudge(session, scorer, contact, item, config, now, result)
+    return result
+
+
+async def _new_activity(
+    session: AsyncSession,
+    workspace_id: int,
+    item: ActivityIn,
+    people: list[tuple[PersonIn, Contact]],
+) -> Activity:
+    main = people[0][1] if people else None
     activity = Activity(
         workspace_id=workspace_id,
         kind=item.kind,
         source=item.source,
         external_id=item.external_id,
-        contact_id=contacts[0].id,
-        account_id=contacts[0].account_id,
-        user_id=rep.id if rep else None,
-        raw_item_id=raw_id,
+        contact_id=main.id if main else None,
+        account_id=main.account_id if main else None,
+        raw_item_id=await _store_raw(session, workspace_id, item),
         occurred_at=item.occurred_at,
         direction=item.direction,
         subject=item.subject,
         body=item.body,
         thread_key=item.thread_key,
+        visitor_id=item.visitor_id,
+        revision=item.revision,
         facts=item.facts,
     )
     session.add(activity)
     await session.flush()
+    return activity
+
+
+async def _linked_contacts(session: AsyncSession, activity: Activity) -> dict[int | None, Contact]:
+    query = (
+        select(Contact)
+        .join(ActivityParticipant, col(ActivityParticipant.contact_id) == col(Contact.id))
+        .where(ActivityParticipant.activity_id == activity.id)
+    )
+    return {c.id: c for c in (await session.exec(query)).all()}
+
+
+async def _link(
+    session: AsyncSession, activity: Activity, contact: Contact, rep: User | None, item: ActivityIn
+) -> None:
+    """Put the activity on the contact's timeline; the rep involved owns an unowned contact."""
     assert activity.id is not None
-    result = CaptureResult(stored=True, activity=activity)
-    for contact in {c.id: c for c in contacts}.values():
-        assert contact.id is not None
-        session.add(
-            ActivityParticipant(
-                workspace_id=workspace_id, activity_id=activity.id, contact_id=contact.id
-            )
-        )
-        if contact.owner_id is None and rep is not None:
-            contact.owner_id = rep.id
-        if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
-            contact.last_touch_at = item.occurred_at
-        await session.flush()
-        await _score_and_nudge(session, scorer, contact, item, config, now, result)
-    return result
+    assert contact.id is not None
+    await add_participant(session=session, activity=activity, contact_id=contact.id)
+    if rep is not None:
+        activity.user_id = activity.user_id or rep.id
+        contact.owner_id = contact.owner_id or rep.id
+    if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
+        contact.last_touch_at = item.occurred_at
+    session.add_all([activity, contact])
+    await session.flush()
 
 
 async def _score_and_nudge(

@@ -123,17 +123,29 @@ def _note_change(
         contact.updated_at = utcnow()
 
 
+async def find_contact(
+    *, session: AsyncSession, workspace_id: int, person: PersonIn
+) -> Contact | None:
+    """The known contact behind any of a person's keys (email, phone, web visitor id)."""
+    keys = (
+        ("email", normalize_email(person.email) if person.email else None),
+        ("phone", person.phone),
+        ("visitor", person.visitor_id),
+    )
+    for kind, value in keys:
+        if value:
+            identity = await _identity(session, workspace_id, kind, value)
+            if identity is not None:
+                return await session.get(Contact, identity.contact_id)
+    return None
+
+
 async def resolve_contact(
     *, session: AsyncSession, workspace_id: int, person: PersonIn, source: str
 ) -> Contact:
     """The one contact behind an email or phone, created if new; details seen are recorded."""
     email = normalize_email(person.email) if person.email else None
-    found = None
-    if email:
-        found = await _identity(session, workspace_id, "email", email)
-    if found is None and person.phone:
-        found = await _identity(session, workspace_id, "phone", person.phone)
-    contact = await session.get(Contact, found.contact_id) if found else None
+    contact = await find_contact(session=session, workspace_id=workspace_id, person=person)
     if contact is None:
         domain = company_domain(email) if email else None
         account = (

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: fc1dd25440ee
+Revision ID: 341f57547c1c
 Revises:
-Create Date: 2026-11-25 10:29:37.422343
+Create Date: 2026-11-25 10:40:35.055918
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import models.types
 
-revision: str = "fc1dd25440ee"
+revision: str = "341f57547c1c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -262,6 +262,8 @@ def upgrade() -> None:
         sa.Column("content_type", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("received_at", models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.ForeignKeyConstraint(
             ["workspace_id"], ["workspace.id"], name=op.f("fk_rawitem_workspace_id_workspace")
         ),
@@ -509,6 +511,8 @@ def upgrade() -> None:
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("body", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("thread_key", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("visitor_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("revision", sa.Integer(), nullable=True),
         sa.Column("facts", sa.JSON(), nullable=False),
         sa.Column("created_at", models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -541,6 +545,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_activity_deal_id"), ["deal_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_activity_thread_key"), ["thread_key"], unique=False)
         batch_op.create_index(batch_op.f("ix_activity_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_activity_visitor_id"), ["visitor_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_activity_workspace_id"), ["workspace_id"], unique=False
         )
@@ -919,6 +924,7 @@ def downgrade() -> None:
     op.drop_table("contactchange")
     with op.batch_alter_table("activity", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_activity_workspace_id"))
+        batch_op.drop_index(batch_op.f("ix_activity_visitor_id"))
         batch_op.drop_index(batch_op.f("ix_activity_user_id"))
         batch_op.drop_index(batch_op.f("ix_activity_thread_key"))
         batch_op.drop_index(batch_op.f("ix_activity_deal_id"))
