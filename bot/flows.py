@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import structlog
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime import Runtime
 from handlers.mail_capture import email_input
@@ -28,24 +29,35 @@ from models.services.nudges import sweep_hot_leads
 log = structlog.get_logger(__name__)
 
 
-async def capture(runtime: Runtime, item: ActivityIn | SkippedIn | QuarantineIn) -> str:
-    """Store one input in its own transaction: 'stored', 'duplicate', 'skipped' or 'quarantined'."""
+CaptureInput = ActivityIn | SkippedIn | QuarantineIn
+
+
+async def capture_in(session: AsyncSession, runtime: Runtime, item: CaptureInput) -> str:
+    """Store one input in the caller's transaction; says what happened to it.
+
+    'stored', 'duplicate', 'skipped' or 'quarantined'.
+    """
+    if isinstance(item, QuarantineIn):
+        await quarantine(session=session, workspace_id=runtime.workspace_id, item=item)
+        return "quarantined"
+    if isinstance(item, SkippedIn):
+        await record_skipped(session=session, workspace_id=runtime.workspace_id, item=item)
+        return "skipped"
+    result: CaptureResult = await record_activity(
+        session=session,
+        scorer=runtime.scorer,
+        workspace_id=runtime.workspace_id,
+        item=item,
+        config=runtime.config.crm,
+        now=runtime.clock(),
+    )
+    return "stored" if result.stored else "duplicate"
+
+
+async def capture(runtime: Runtime, item: CaptureInput) -> str:
+    """Store one input in its own transaction (see :func:`capture_in`)."""
     async with unit_of_work(runtime.sessions) as session:
-        if isinstance(item, QuarantineIn):
-            await quarantine(session=session, workspace_id=runtime.workspace_id, item=item)
-            return "quarantined"
-        if isinstance(item, SkippedIn):
-            await record_skipped(session=session, workspace_id=runtime.workspace_id, item=item)
-            return "skipped"
-        result: CaptureResult = await record_activity(
-            session=session,
-            scorer=runtime.scorer,
-            workspace_id=runtime.workspace_id,
-            item=item,
-            config=runtime.config.crm,
-            now=runtime.clock(),
-        )
-        return "stored" if result.stored else "duplicate"
+        return await capture_in(session, runtime, item)
 
 
 async def import_mail(runtime: Runtime, paths: Iterable[Path]) -> Counter[str]:

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     )
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
+    twilio_auth_token: SecretStr | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
+    hubspot_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="HUBSPOT_CLIENT_SECRET"
+    )
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="NUDGE_WEBHOOK_SECRET")
     public_url: str = Field(default="http://localhost:3000", validation_alias="NUDGE_PUBLIC_URL")
     log_level: str = Field(default="INFO", validation_alias="NUDGE_LOG_LEVEL")
     pseudonym_salt: SecretStr = Field(
@@ -80,6 +85,9 @@ class Settings(BaseSettings):
             "SLACK_BOT_TOKEN": self.slack_bot_token,
             "SLACK_SIGNING_SECRET": self.slack_signing_secret,
             "SLACK_APP_TOKEN": self.slack_app_token,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "HUBSPOT_CLIENT_SECRET": self.hubspot_client_secret,
+            "NUDGE_WEBHOOK_SECRET": self.webhook_secret,
         }
         value = fields[name]
         if value is None:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 
+from bot.inbox import Inbox, webhook_handler
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime
 from bot.scheduler import create_scheduler
+from bot.sources import WEBHOOK_SOURCES
+from handlers.webhook import WebhookSource
 
 RUNTIME = web.AppKey("runtime", Runtime)
+INBOX = web.AppKey("inbox", Inbox)
 BOLT = web.AppKey("bolt", AsyncApp)
 POSTER = web.AppKey("poster", OutboxPoster)
 
@@ -44,6 +48,14 @@ async def _run_poster(app: web.Application) -> AsyncIterator[None]:
     await task
 
 
+async def _run_inbox(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[INBOX].run_forever(stop))
+    yield
+    stop.set()
+    await task
+
+
 async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler = create_scheduler(app[RUNTIME])
     scheduler.start()
@@ -51,12 +63,21 @@ async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:
     scheduler.shutdown(wait=False)
 
 
-def create_web_app(runtime: Runtime, bolt: AsyncApp, poster: OutboxPoster) -> web.Application:
-    """The HTTP application; the poster runs for as long as it does."""
+def create_web_app(
+    runtime: Runtime,
+    bolt: AsyncApp,
+    poster: OutboxPoster,
+    sources: Sequence[WebhookSource] = WEBHOOK_SOURCES,
+) -> web.Application:
+    """The HTTP application; the poster, inbox and scheduler run for as long as it does."""
     app = web.Application(client_max_size=25 * 1024 * 1024)
-    app[RUNTIME], app[BOLT], app[POSTER] = runtime, bolt, poster
+    inbox = Inbox(runtime, sources)
+    app[RUNTIME], app[BOLT], app[POSTER], app[INBOX] = runtime, bolt, poster, inbox
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    for source in sources:
+        app.router.add_post(source.path, webhook_handler(runtime, inbox, source))
     app.cleanup_ctx.append(_run_poster)
+    app.cleanup_ctx.append(_run_inbox)
     app.cleanup_ctx.append(_run_scheduler)
     return app

@@ -83,6 +83,34 @@ class LearningConfig(_Section):
     snapshot_every: int = Field(default=1, ge=1)
 
 
+class MailboxConfig(_Section):
+    """One IMAP mailbox to listen to; its secret is read from the variable ``secret_env``."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    ssl: bool = True
+    user: str
+    auth: str = Field(default="password", pattern=r"^(password|xoauth2)$")
+    secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    folders: tuple[str, ...] = ("INBOX",)
+    backfill_days: int = Field(default=30, ge=0, le=3650)
+
+
+class CaptureConfig(_Section):
+    """Limits and word lists used while capturing."""
+
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    signals: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "next_steps": ("next step", "follow up", "send over", "schedule", "let's meet"),
+            "pricing": ("price", "pricing", "quote", "discount", "budget", "cost"),
+            "competitors": (),
+            "objections": ("too expensive", "not a priority", "no budget", "already have"),
+        }
+    )
+
+
 class CrmConfig(_Section):
     """Everything in ``crm:``."""
 
@@ -95,6 +123,8 @@ class CrmConfig(_Section):
     learning: LearningConfig = LearningConfig()
     digest_time: time = time(8, 30)
     team: tuple[TeamMember, ...] = ()
+    mailboxes: tuple[MailboxConfig, ...] = ()
+    capture: CaptureConfig = CaptureConfig()
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {"audit": 2555, "raw_items": 365}
     )

@@ -20,6 +20,7 @@ from models.services.nudges import queue_hot_lead
 from models.services.scoring import Scored, rescore_contact
 from models.services.timeline import add_participant, stitch_visitor
 from models.services.workspaces import user_by_email
+from models.types import utcnow
 from models.workspace import User
 
 
@@ -51,6 +52,7 @@ async def _store_raw(session: AsyncSession, workspace_id: int, item: ActivityIn)
         external_id=item.external_id,
         content_type=item.content_type,
         body=item.raw,
+        processed_at=utcnow(),
     )
     session.add(raw)
     await session.flush()

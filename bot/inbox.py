@@ -1,0 +1,142 @@
+"""Webhooks in: verify, store, answer at once; process the stored bodies after.
+
+A request is answered 2xx as soon as its body is safely stored (or known already);
+parsing and scoring follow in the background. A body that cannot be parsed goes to
+quarantine with the reason, and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from urllib.parse import parse_qsl
+
+import structlog
+from aiohttp import web
+
+from bot.flows import capture_in
+from bot.runtime import Runtime
+from handlers.signing import SignatureError
+from handlers.webhook import CaptureInput, SignedRequest, WebhookSource, body_digest
+from models.db import unit_of_work
+from models.services.inbox import accept_raw, first_signature, lock_raw, pending_raw
+from models.services.inputs import ActivityIn, QuarantineIn
+from models.types import utcnow
+
+log = structlog.get_logger(__name__)
+MAX_BODY = 5 * 1024 * 1024
+
+
+class Inbox:
+    """Processes stored webhook bodies in arrival order; ``wake()`` after storing one."""
+
+    def __init__(self, runtime: Runtime, sources: Sequence[WebhookSource]) -> None:
+        self.runtime = runtime
+        self.sources = {source.name: source for source in sources}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was stored: process soon."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Process every pending body; returns how many."""
+        async with unit_of_work(self.runtime.sessions) as session:
+            ids = await pending_raw(session=session, sources=frozenset(self.sources))
+        return sum([await self._process(raw_id) for raw_id in ids])
+
+    async def _process(self, raw_id: int) -> int:
+        async with unit_of_work(self.runtime.sessions) as session:
+            raw = await lock_raw(session=session, raw_id=raw_id)
+            if raw is None:
+                return 0
+            for item in self._parse(raw.source, raw.body, raw.content_type, raw.external_id):
+                if isinstance(item, ActivityIn):
+                    item = replace(item, raw=None, raw_item_id=raw.id)
+                await capture_in(session, self.runtime, item)
+            raw.processed_at = utcnow()
+            session.add(raw)
+        return 1
+
+    def _parse(
+        self, source: str, body: bytes, content_type: str, external_id: str
+    ) -> Sequence[CaptureInput]:
+        crm = self.runtime.config.crm
+        try:
+            return self.sources[source].parse(body, content_type, crm, self.runtime.clock())
+        except Exception as exc:
+            log.warning("inbox.unparseable", source=source, error=type(exc).__name__)
+            reason = f"cannot read {source} webhook: {type(exc).__name__}: {exc}"
+            return [QuarantineIn(source=source, reason=reason, raw=body, external_id=external_id)]
+
+    async def run_forever(self, stop: asyncio.Event, *, interval_s: float = 5.0) -> None:
+        """Process on every wake-up (and every few seconds, for bodies left by a crash)."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("inbox.error")
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=interval_s, return_when="FIRST_COMPLETED")
+            waiter.cancel()
+            stopper.cancel()
+
+
+def _secret(runtime: Runtime, source: WebhookSource) -> str | None:
+    try:
+        return runtime.settings.reveal(source.secret_variable)
+    except Exception:
+        return None
+
+
+def _form(request: web.Request, body: bytes) -> Mapping[str, str]:
+    if request.content_type != "application/x-www-form-urlencoded":
+        return {}
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def webhook_handler(
+    runtime: Runtime, inbox: Inbox, source: WebhookSource, *, clock: Callable[[], float] = time.time
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The aiohttp handler of one source: 401 for a bad signature, else store and 200."""
+
+    async def handle(request: web.Request) -> web.Response:
+        secret = _secret(runtime, source)
+        if secret is None:
+            return web.json_response(
+                {"ok": False, "error": f"{source.secret_variable} is not configured"}, status=503
+            )
+        body = await request.read()
+        if len(body) > MAX_BODY:
+            return web.json_response({"ok": False, "error": "body too large"}, status=413)
+        url = runtime.settings.public_url.rstrip("/") + request.path_qs
+        signed = SignedRequest(request.method, url, request.headers, body, _form(request, body))
+        try:
+            key = source.verify(signed, secret, clock())
+        except SignatureError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=401)
+        try:
+            item_id = source.item_id(body, signed.form)
+        except (ValueError, KeyError, TypeError):
+            item_id = body_digest(body)
+        async with unit_of_work(runtime.sessions) as session:
+            if key is not None and not await first_signature(
+                session=session, source=source.name, key=key
+            ):
+                return web.json_response({"ok": False, "error": "replayed request"}, status=401)
+            stored = await accept_raw(
+                session=session,
+                workspace_id=runtime.workspace_id,
+                source=source.name,
+                external_id=item_id,
+                body=body,
+                content_type=request.content_type,
+            )
+        inbox.wake()
+        return web.json_response({"ok": True, "duplicate": not stored})
+
+    return handle

@@ -1,0 +1,7 @@
+"""Every webhook source Nudge serves; each module owns its wire format and signature."""
+
+from __future__ import annotations
+
+from handlers.webhook import WebhookSource
+
+WEBHOOK_SOURCES: tuple[WebhookSource, ...] = ()
