@@ -69,11 +69,13 @@ def import_mail(
     paths: Annotated[list[Path], typer.Argument(help=".eml files, folders or mbox files.")],
 ) -> None:
     """Backfill mail through the same path as live capture; importing again changes nothing."""
-    from bot.commands import run_import_mail
+    from bot.commands import with_runtime
+    from bot.flows import import_mail as run_import
 
     settings = _settings()
     try:
-        counts = asyncio.run(run_import_mail(settings, load_config(settings.config_path), paths))
+        config = load_config(settings.config_path)
+        counts = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, paths)))
     except (ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no messages found")
@@ -84,11 +86,11 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Counts: activities by source, contacts, accounts, deals, nudges, feedback, model."""
-    from bot.commands import run_stats
+    from bot.commands import stats_of, with_runtime
 
     settings = _settings()
     try:
-        counts = asyncio.run(run_stats(settings, load_config(settings.config_path)))
+        counts = asyncio.run(with_runtime(settings, load_config(settings.config_path), stats_of))
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
@@ -113,6 +115,67 @@ def demo(
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     asyncio.run(run_demo(settings, config, seed=seed, database=database))
+
+
+@app.command("import-deals")
+def import_deals(
+    path: Annotated[Path, typer.Argument(help="CSV of historical deals (see README).")],
+) -> None:
+    """Load accounts, contacts and deals from a CSV; won/lost outcomes train the model."""
+    from bot.commands import with_runtime
+    from bot.deals_import import import_deals as run_import
+
+    settings = _settings()
+    try:
+        config = load_config(settings.config_path)
+        counts, bad = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, path)))
+    except (ConfigError, FileNotFoundError, UnicodeDecodeError) as exc:
+        raise _fail(str(exc)) from exc
+    for row in bad:
+        typer.secho(f"line {row.line}: {row.reason}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+quarantine_app = typer.Typer(help="Input Nudge could not read: list it, try it again.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Include resolved items.")
+    ] = False,
+) -> None:
+    """Show quarantined items with their reasons."""
+    from bot.commands import with_runtime
+    from bot.quarantine import list_quarantine
+
+    settings = _settings()
+    config = load_config(settings.config_path)
+    rows = asyncio.run(
+        with_runtime(
+            settings, config, lambda rt: list_quarantine(rt, include_resolved=include_resolved)
+        )
+    )
+    for row in rows:
+        state = "resolved" if row.resolved_at else "open"
+        when = f"{row.received_at:%Y-%m-%d %H:%M}"
+        typer.echo(f"{row.id:>6}  {when}  {row.source:<10} {state:<8} {row.reason}")
+    typer.echo(f"{len(rows)} item(s)")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Item ids (default: all open).")] = None,
+) -> None:
+    """Read quarantined items again; those that now read are captured."""
+    from bot.commands import with_runtime
+    from bot.quarantine import retry_quarantine
+
+    settings = _settings()
+    config = load_config(settings.config_path)
+    counts = asyncio.run(with_runtime(settings, config, lambda rt: retry_quarantine(rt, ids or ())))
+    typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing to retry")
 
 
 def main() -> None:

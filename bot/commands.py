@@ -1,18 +1,18 @@
-"""The bodies of the short CLI commands, as coroutines (tests call them directly too)."""
+"""The bodies of the CLI commands, as coroutines over a runtime (tests call them too)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from bot.config import AppConfig
-from bot.flows import import_mail
-from bot.runtime import close_runtime, open_runtime
+from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.settings import Settings
 from migrations.runner import upgrade
 from models.db import create_engine, unit_of_work
 from models.services.stats import workspace_stats
+
+T = TypeVar("T")
 
 
 async def run_migrate(settings: Settings) -> None:
@@ -24,20 +24,18 @@ async def run_migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def run_import_mail(settings: Settings, config: AppConfig, paths: list[Path]) -> Counter[str]:
-    """Import mail files; returns what happened to each message."""
+async def with_runtime(
+    settings: Settings, config: AppConfig, work: Callable[[Runtime], Awaitable[T]]
+) -> T:
+    """Open a runtime, run ``work`` on it, and close it whatever happens."""
     runtime = await open_runtime(settings, config)
     try:
-        return await import_mail(runtime, paths)
+        return await work(runtime)
     finally:
         await close_runtime(runtime)
 
 
-async def run_stats(settings: Settings, config: AppConfig) -> dict[str, Any]:
+async def stats_of(runtime: Runtime) -> dict[str, Any]:
     """The workspace's counts."""
-    runtime = await open_runtime(settings, config)
-    try:
-        async with unit_of_work(runtime.sessions) as session:
-            return await workspace_stats(session=session, workspace_id=runtime.workspace_id)
-    finally:
-        await close_runtime(runtime)
+    async with unit_of_work(runtime.sessions) as session:
+        return await workspace_stats(session=session, workspace_id=runtime.workspace_id)

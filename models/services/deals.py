@@ -40,6 +40,8 @@ async def upsert_deal(
     query = select(Deal).where(Deal.workspace_id == workspace_id, Deal.external_id == external_id)
     deal = (await session.exec(query)).first()
     previous_stage = deal.stage if deal else None
+    if deal is not None and deal.outcome != "open":
+        stage = deal.stage  # a closed deal is reopened only by an explicit change, not a re-import
     if deal is None:
         deal = Deal(
             workspace_id=workspace_id, external_id=external_id, name=name, created_at=created_at
@@ -101,8 +103,12 @@ async def close_deal(
     actor: str,
     config: CrmConfig,
     salt: str,
+    source: str = "outcome",
 ) -> int:
-    """Close a deal won or lost and learn from it; returns how many examples were learned."""
+    """Close a deal won or lost and learn from it; returns how many examples were learned.
+
+    ``source`` is "outcome" for a deal closed now, "import" for history loaded from a file.
+    """
     if outcome not in CLOSED_STAGES:
         raise ValueError(f"outcome must be won or lost, not {outcome!r}")
     if deal.outcome == outcome:
@@ -116,7 +122,7 @@ async def close_deal(
             workspace_id=deal.workspace_id,
             subject=pseudonym(f"contact:{snapshot.contact_id}", salt=salt),
             actor=pseudonym(actor, salt=salt),
-            source="outcome",
+            source=source,
             features=snapshot.features,
             label=outcome == "won",
             weight=config.learning.outcome_weight,
