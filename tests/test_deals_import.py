@@ -55,5 +55,5 @@ async def test_history_loads_once_and_outcomes_teach(runtime: Runtime, tmp_path:
     assert rows[0].features["seniority"] == "vp"
     assert rows[0].features["industry"] == "software"
     assert (won.stage, won.outcome) == ("Closed Won", "won")
-    probe = {"seniority": "vp", "industry": "software"}
+    probe: dict[str, float | str] = {"seniority": "vp", "industry": "software"}
     assert rebuilt.model.probability(probe) == runtime.scorer.model.probability(probe)
