@@ -13,7 +13,7 @@ from bot.runtime import Runtime
 from handlers.mail_capture import email_input
 from handlers.mail_files import read_messages
 from models.db import unit_of_work
-from models.services.capture import CaptureResult, quarantine, record_activity, record_skipped
+from models.services.capture import quarantine, record_activity, record_skipped
 from models.services.events import first_delivery
 from models.services.feedback import (
     ButtonIn,
@@ -43,7 +43,7 @@ async def capture_in(session: AsyncSession, runtime: Runtime, item: CaptureInput
     if isinstance(item, SkippedIn):
         await record_skipped(session=session, workspace_id=runtime.workspace_id, item=item)
         return "skipped"
-    result: CaptureResult = await record_activity(
+    stored = await record_activity(
         session=session,
         scorer=runtime.scorer,
         workspace_id=runtime.workspace_id,
@@ -51,7 +51,7 @@ async def capture_in(session: AsyncSession, runtime: Runtime, item: CaptureInput
         config=runtime.config.crm,
         now=runtime.clock(),
     )
-    return "stored" if result.stored else "duplicate"
+    return "stored" if stored else "duplicate"
 
 
 async def capture(runtime: Runtime, item: CaptureInput) -> str:

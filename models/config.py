@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -12,7 +13,10 @@ class _Section(BaseModel):
 
 
 class TeamMember(_Section):
-    """A person of the sales team as the admin declared them."""
+    """A person of the sales team as the admin declared them.
+
+    ``phone`` (international form, kept as E.164) lets calls to or from it find the rep.
+    """
 
     slack_id: str
     email: str
@@ -20,6 +24,20 @@ class TeamMember(_Section):
     role: str = "rep"
     manager: str | None = None
     tz: str = "UTC"
+    phone: str | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, phone: str | None) -> str | None:
+        if phone is None:
+            return None
+        try:
+            number = phonenumbers.parse(phone, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise ValueError(f"phone must be international, like +1 415 555 0100: {phone!r}")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("role")
     @classmethod

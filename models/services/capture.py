@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,49 +15,40 @@ from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, 
 from models.config import CrmConfig
 from models.contact import Contact
 from models.nudge import Nudge
-from models.services.identity import find_contact, resolve_contact
+from models.services.identity import find_contact, resolve_contacts
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 from models.services.nudges import queue_hot_lead
-from models.services.scoring import Scored, rescore_contact
-from models.services.timeline import add_participant, stitch_visitor
-from models.services.workspaces import user_by_email
+from models.services.scoring import rescore_contacts
+from models.services.timeline import add_participant, participants_of, stitch_visitor
+from models.services.workspaces import team_by_email
 from models.types import utcnow
-from models.workspace import User
 
 
 @dataclass(slots=True)
 class CaptureResult:
-    """What one input caused."""
+    """What a batch of inputs caused: per item 'stored' or 'duplicate', and the nudges."""
 
-    stored: bool
-    activity: Activity | None = None
-    scored: list[Scored] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
     nudges: list[Nudge] = field(default_factory=list)
 
 
-async def _stored(session: AsyncSession, workspace_id: int, item: ActivityIn) -> Activity | None:
-    query = select(Activity).where(
-        Activity.workspace_id == workspace_id,
-        Activity.source == item.source,
-        Activity.external_id == item.external_id,
-    )
-    return (await session.exec(query)).first()
+def _key(item: ActivityIn) -> tuple[str, str]:
+    return item.source, item.external_id
 
 
-async def _store_raw(session: AsyncSession, workspace_id: int, item: ActivityIn) -> int | None:
-    if item.raw_item_id is not None or item.raw is None:
-        return item.raw_item_id
-    raw = RawItem(
-        workspace_id=workspace_id,
-        source=item.source,
-        external_id=item.external_id,
-        content_type=item.content_type,
-        body=item.raw,
-        processed_at=utcnow(),
-    )
-    session.add(raw)
-    await session.flush()
-    return raw.id
+async def _stored(
+    session: AsyncSession, workspace_id: int, items: Sequence[ActivityIn]
+) -> dict[tuple[str, str], Activity]:
+    found: dict[tuple[str, str], Activity] = {}
+    for source in {item.source for item in items}:
+        ids = {item.external_id for item in items if item.source == source}
+        query = select(Activity).where(
+            Activity.workspace_id == workspace_id,
+            Activity.source == source,
+            col(Activity.external_id).in_(ids),
+        )
+        found |= {(source, a.external_id): a for a in (await session.exec(query)).all()}
+    return found
 
 
 def apply_update(activity: Activity, item: ActivityIn) -> bool:
@@ -92,21 +84,120 @@ def apply_update(activity: Activity, item: ActivityIn) -> bool:
 
 
 async def _people(
-    session: AsyncSession, workspace_id: int, item: ActivityIn
-) -> list[tuple[PersonIn, Contact]]:
-    """Each outside participant with their contact; an unknown anonymous visitor has none."""
-    found = []
-    for person in item.people:
-        contact: Contact | None
-        if person.email or person.phone:
-            contact = await resolve_contact(
-                session=session, workspace_id=workspace_id, person=person, source=item.source
+    session: AsyncSession, workspace_id: int, items: Sequence[ActivityIn]
+) -> list[list[tuple[PersonIn, Contact]]]:
+    """Each item's outside participants with their contacts (an unknown visitor has none)."""
+    if not items:
+        return []
+    named = [p for item in items for p in item.people if p.email or p.phone]
+    resolved = iter(
+        await resolve_contacts(
+            session=session, workspace_id=workspace_id, people=named, source=items[0].source
+        )
+        if named
+        else []
+    )
+    found: list[list[tuple[PersonIn, Contact]]] = []
+    for item in items:
+        pairs = []
+        for person in item.people:
+            contact = (
+                next(resolved)
+                if person.email or person.phone
+                else await find_contact(session=session, workspace_id=workspace_id, person=person)
             )
-        else:
-            contact = await find_contact(session=session, workspace_id=workspace_id, person=person)
-        if contact is not None:
-            found.append((person, contact))
+            if contact is not None:
+                pairs.append((person, contact))
+        found.append(pairs)
     return found
+
+
+def _new_activity(workspace_id: int, item: ActivityIn, main: Contact | None) -> Activity:
+    return Activity(
+        workspace_id=workspace_id,
+        kind=item.kind,
+        source=item.source,
+        external_id=item.external_id,
+        contact_id=main.id if main else None,
+        account_id=main.account_id if main else None,
+        occurred_at=item.occurred_at,
+        direction=item.direction,
+        subject=item.subject,
+        body=item.body,
+        thread_key=item.thread_key,
+        visitor_id=item.visitor_id,
+        revision=item.revision,
+        facts=item.facts,
+        raw_item_id=item.raw_item_id,
+    )
+
+
+async def _store_raw(
+    session: AsyncSession, workspace_id: int, pairs: list[tuple[ActivityIn, Activity]]
+) -> None:
+    raws = [
+        (activity, RawItem(workspace_id=workspace_id, source=item.source,
+                           external_id=item.external_id, content_type=item.content_type,
+                           body=item.raw, processed_at=utcnow()))
+        for item, activity in pairs
+        if item.raw is not None and item.raw_item_id is None
+    ]  # fmt: skip
+    session.add_all(raw for _a, raw in raws)
+    await session.flush()
+    for activity, raw in raws:
+        activity.raw_item_id = raw.id
+
+
+async def record_activities(
+    *,
+    session: AsyncSession,
+    scorer: Scorer,
+    workspace_id: int,
+    items: Sequence[ActivityIn],
+    config: CrmConfig,
+    now: datetime,
+) -> CaptureResult:
+    """Store activities once, on every outside participant's timeline; rescore; nudge.
+
+    Works on a batch in a handful of queries: a repeated delivery changes nothing
+    unless its ``update`` mode says it may; every contact touched is rescored once, as
+    of its newest activity in the batch.
+    """
+    result = CaptureResult()
+    if not items:
+        return result
+    stored = await _stored(session, workspace_id, items)
+    live: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for index, item in enumerate(items):
+        activity = stored.get(_key(item))
+        repeated = _key(item) in seen and item.update == "never"
+        seen.add(_key(item))
+        changed = not repeated and (activity is None or apply_update(activity, item))
+        result.outcomes.append("stored" if changed else "duplicate")
+        if changed:
+            live.append(index)
+    fresh: list[tuple[ActivityIn, Activity]] = []
+    touched: list[tuple[ActivityIn, Activity, list[tuple[PersonIn, Contact]], bool]] = []
+    people = await _people(session, workspace_id, [items[i] for i in live])
+    for index, pairs in zip(live, people, strict=True):
+        item = items[index]
+        activity = stored.get(_key(item))
+        is_new = activity is None
+        if activity is None:
+            if not pairs and item.visitor_id is None:
+                result.outcomes[index] = "duplicate"
+                continue
+            activity = _new_activity(workspace_id, item, pairs[0][1] if pairs else None)
+            stored[_key(item)] = activity
+            fresh.append((item, activity))
+        touched.append((item, activity, pairs, is_new))
+    await _store_raw(session, workspace_id, fresh)
+    session.add_all(activity for _i, activity in fresh)
+    await session.flush()
+    contacts = await _link_all(session, workspace_id, touched)
+    await _score_and_nudge(session, scorer, contacts, config, now, result)
+    return result
 
 
 async def record_activity(
@@ -117,113 +208,83 @@ async def record_activity(
     item: ActivityIn,
     config: CrmConfig,
     now: datetime,
-) -> CaptureResult:
-    """Store an activity once, on every outside participant's timeline; rescore; nudge.
-
-    A repeated delivery changes nothing unless its ``update`` mode says it may.
-    """
-    activity = await _stored(session, workspace_id, item)
-    if activity is not None and not apply_update(activity, item):
-        return CaptureResult(stored=False)
-    people = await _people(session, workspace_id, item)
-    if activity is None:
-        if not people and item.visitor_id is None:
-            return CaptureResult(stored=False)
-        activity = await _new_activity(session, workspace_id, item, people)
-    rep = (
-        await user_by_email(session=session, workspace_id=workspace_id, email=item.rep_email)
-        if item.rep_email
-        else None
-    )
-    result = CaptureResult(stored=True, activity=activity)
-    contacts = {c.id: c for _p, c in people} | await _linked_contacts(session, activity)
-    for person, contact in people:
-        if person.visitor_id:
-            await stitch_visitor(session=session, contact=contact, visitor_id=person.visitor_id)
-    for contact in contacts.values():
-        await _link(session, activity, contact, rep, item)
-        await _score_and_nudge(session, scorer, contact, item, config, now, result)
-    return result
+) -> bool:
+    """Capture one activity (see :func:`record_activities`); True if it was stored or changed."""
+    result = await record_activities(
+        session=session, scorer=scorer, workspace_id=workspace_id, items=[item],
+        config=config, now=now,
+    )  # fmt: skip
+    return result.outcomes == ["stored"]
 
 
-async def _new_activity(
+async def _link_all(
     session: AsyncSession,
     workspace_id: int,
-    item: ActivityIn,
-    people: list[tuple[PersonIn, Contact]],
-) -> Activity:
-    main = people[0][1] if people else None
-    activity = Activity(
-        workspace_id=workspace_id,
-        kind=item.kind,
-        source=item.source,
-        external_id=item.external_id,
-        contact_id=main.id if main else None,
-        account_id=main.account_id if main else None,
-        raw_item_id=await _store_raw(session, workspace_id, item),
-        occurred_at=item.occurred_at,
-        direction=item.direction,
-        subject=item.subject,
-        body=item.body,
-        thread_key=item.thread_key,
-        visitor_id=item.visitor_id,
-        revision=item.revision,
-        facts=item.facts,
-    )
-    session.add(activity)
+    touched: list[tuple[ActivityIn, Activity, list[tuple[PersonIn, Contact]], bool]],
+) -> dict[int, tuple[Contact, ActivityIn]]:
+    """Participants, owners and last touches; returns each contact with its newest item."""
+    reps = await team_by_email(session=session, workspace_id=workspace_id)
+    contacts: dict[int, tuple[Contact, ActivityIn]] = {}
+    for item, activity, pairs, new in touched:
+        rep = reps.get((item.rep_email or "").lower())
+        linked = [c for _p, c in pairs]
+        if not new:
+            linked += await participants_of(session=session, activity=activity)
+        for person, contact in pairs:
+            if person.visitor_id:
+                await stitch_visitor(session=session, contact=contact, visitor_id=person.visitor_id)
+        for contact in {c.id: c for c in linked}.values():
+            assert contact.id is not None
+            if new:
+                session.add(
+                    ActivityParticipant(
+                        workspace_id=workspace_id,
+                        activity_id=activity.id or 0,
+                        contact_id=contact.id,
+                    )
+                )
+            else:
+                await add_participant(session=session, activity=activity, contact_id=contact.id)
+            if rep is not None:
+                activity.user_id = activity.user_id or rep.id
+                contact.owner_id = contact.owner_id or rep.id
+            if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
+                contact.last_touch_at = item.occurred_at
+            previous = contacts.get(contact.id)
+            if previous is None or previous[1].occurred_at <= item.occurred_at:
+                contacts[contact.id] = (contact, item)
     await session.flush()
-    return activity
-
-
-async def _linked_contacts(session: AsyncSession, activity: Activity) -> dict[int | None, Contact]:
-    query = (
-        select(Contact)
-        .join(ActivityParticipant, col(ActivityParticipant.contact_id) == col(Contact.id))
-        .where(ActivityParticipant.activity_id == activity.id)
-    )
-    return {c.id: c for c in (await session.exec(query)).all()}
-
-
-async def _link(
-    session: AsyncSession, activity: Activity, contact: Contact, rep: User | None, item: ActivityIn
-) -> None:
-    """Put the activity on the contact's timeline; the rep involved owns an unowned contact."""
-    assert activity.id is not None
-    assert contact.id is not None
-    await add_participant(session=session, activity=activity, contact_id=contact.id)
-    if rep is not None:
-        activity.user_id = activity.user_id or rep.id
-        contact.owner_id = contact.owner_id or rep.id
-    if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
-        contact.last_touch_at = item.occurred_at
-    session.add_all([activity, contact])
-    await session.flush()
+    return contacts
 
 
 async def _score_and_nudge(
     session: AsyncSession,
     scorer: Scorer,
-    contact: Contact,
-    item: ActivityIn,
+    contacts: dict[int, tuple[Contact, ActivityIn]],
     config: CrmConfig,
     now: datetime,
     result: CaptureResult,
 ) -> None:
-    scored = await rescore_contact(
-        session=session, scorer=scorer, contact=contact, at=min(item.occurred_at, now)
-    )
-    result.scored.append(scored)
-    nudge = await queue_hot_lead(
+    if not contacts:
+        return
+    scored = await rescore_contacts(
         session=session,
-        contact=contact,
-        scored=scored,
-        trigger=f"{item.kind}: {item.subject}" if item.subject else item.kind,
-        event_key=f"{item.source}:{item.external_id}",
-        config=config,
-        now=now,
+        scorer=scorer,
+        contacts=[contact for contact, _item in contacts.values()],
+        at={cid: min(item.occurred_at, now) for cid, (_c, item) in contacts.items()},
     )
-    if nudge is not None:
-        result.nudges.append(nudge)
+    for cid, (contact, item) in contacts.items():
+        nudge = await queue_hot_lead(
+            session=session,
+            contact=contact,
+            scored=scored[cid],
+            trigger=f"{item.kind}: {item.subject}" if item.subject else item.kind,
+            event_key=f"{item.source}:{item.external_id}",
+            config=config,
+            now=now,
+        )
+        if nudge is not None:
+            result.nudges.append(nudge)
 
 
 async def record_skipped(*, session: AsyncSession, workspace_id: int, item: SkippedIn) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from collections.abc import Sequence
+
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.account import Account
@@ -91,17 +93,6 @@ async def _identity(
     return (await session.exec(query)).first()
 
 
-async def _add_identity(
-    session: AsyncSession, workspace_id: int, contact_id: int, kind: str, value: str
-) -> None:
-    if await _identity(session, workspace_id, kind, value) is None:
-        session.add(
-            ContactIdentity(
-                workspace_id=workspace_id, contact_id=contact_id, kind=kind, value=value
-            )
-        )
-
-
 def _note_change(
     session: AsyncSession, contact: Contact, field: str, new: str | None, source: str
 ) -> None:
@@ -140,37 +131,128 @@ async def find_contact(
     return None
 
 
-async def resolve_contact(
-    *, session: AsyncSession, workspace_id: int, person: PersonIn, source: str
-) -> Contact:
-    """The one contact behind an email or phone, created if new; details seen are recorded."""
-    email = normalize_email(person.email) if person.email else None
-    contact = await find_contact(session=session, workspace_id=workspace_id, person=person)
-    if contact is None:
-        domain = company_domain(email) if email else None
-        account = (
-            await resolve_account(
-                session=session, workspace_id=workspace_id, domain=domain, company=person.company
+async def _known_identities(
+    session: AsyncSession, workspace_id: int, kind: str, values: set[str]
+) -> dict[str, int]:
+    if not values:
+        return {}
+    query = select(ContactIdentity.value, ContactIdentity.contact_id).where(
+        ContactIdentity.workspace_id == workspace_id,
+        ContactIdentity.kind == kind,
+        col(ContactIdentity.value).in_(values),
+    )
+    return dict((await session.exec(query)).all())
+
+
+async def _accounts_for(
+    session: AsyncSession, workspace_id: int, companies: dict[str, str | None]
+) -> dict[str, Account]:
+    """The account of every company domain, creating the missing ones in one flush."""
+    if not companies:
+        return {}
+    query = select(Account).where(
+        Account.workspace_id == workspace_id, col(Account.domain).in_(companies)
+    )
+    found = {a.domain or "": a for a in (await session.exec(query)).all()}
+    for domain, company in companies.items():
+        if domain not in found:
+            found[domain] = Account(
+                workspace_id=workspace_id, domain=domain, name=company or _company_name(domain)
             )
-            if domain
-            else None
-        )
-        contact = Contact(
+            session.add(found[domain])
+    await session.flush()
+    return found
+
+
+def _key(person: PersonIn) -> tuple[str, str]:
+    if person.email:
+        return "email", normalize_email(person.email)
+    assert person.phone, "a person to resolve needs an email or a phone"
+    return "phone", person.phone
+
+
+async def resolve_contacts(
+    *, session: AsyncSession, workspace_id: int, people: Sequence[PersonIn], source: str
+) -> list[Contact]:
+    """The one contact behind each person's email or phone, created if new, in a few queries.
+
+    Details seen (name, title, phone) are recorded; a new title is kept as a change.
+    """
+    emails = {normalize_email(p.email) for p in people if p.email}
+    phones = {p.phone for p in people if p.phone}
+    known = {
+        ("email", v): c
+        for v, c in (await _known_identities(session, workspace_id, "email", emails)).items()
+    } | {
+        ("phone", v): c
+        for v, c in (await _known_identities(session, workspace_id, "phone", phones)).items()
+    }
+    loaded = await session.exec(select(Contact).where(col(Contact.id).in_(set(known.values()))))
+    by_id = {c.id: c for c in loaded.all()}
+    new_domains = {
+        domain: p.company
+        for p in people
+        if _key(p) not in known and p.email and (domain := company_domain(normalize_email(p.email)))
+    }
+    accounts = await _accounts_for(session, workspace_id, new_domains)
+    fresh: dict[tuple[str, str], Contact] = {}
+    for person in people:
+        key = _key(person)
+        if key in known or key in fresh:
+            continue
+        account = accounts.get(company_domain(key[1]) or "") if key[0] == "email" else None
+        fresh[key] = Contact(
             workspace_id=workspace_id,
             account_id=account.id if account else None,
             owner_id=account.owner_id if account else None,
-            name=person.name or (email or "").partition("@")[0],
+            name=person.name or (key[1].partition("@")[0] if key[0] == "email" else ""),
             lead_source=source,
         )
-        session.add(contact)
-        await session.flush()
+    session.add_all(fresh.values())
+    await session.flush()
+    for key, contact in fresh.items():
+        assert contact.id is not None
+        known[key], by_id[contact.id] = contact.id, contact
+        session.add(
+            ContactIdentity(
+                workspace_id=workspace_id, contact_id=contact.id, kind=key[0], value=key[1]
+            )
+        )
+    contacts = [by_id[known[_key(person)]] for person in people]
+    for person, contact in zip(people, contacts, strict=True):
+        _record_details(session, contact, person, known, source)
+    await session.flush()
+    return contacts
+
+
+def _record_details(
+    session: AsyncSession,
+    contact: Contact,
+    person: PersonIn,
+    known: dict[tuple[str, str], int],
+    source: str,
+) -> None:
     assert contact.id is not None
-    if email:
-        await _add_identity(session, workspace_id, contact.id, "email", email)
-    if person.phone:
-        await _add_identity(session, workspace_id, contact.id, "phone", person.phone)
-    if person.name and contact.name == (email or "").partition("@")[0]:
+    if person.email and person.phone and ("phone", person.phone) not in known:
+        known["phone", person.phone] = contact.id
+        session.add(
+            ContactIdentity(
+                workspace_id=contact.workspace_id, contact_id=contact.id, kind="phone",
+                value=person.phone,
+            )
+        )  # fmt: skip
+    placeholder = normalize_email(person.email).partition("@")[0] if person.email else ""
+    if person.name and contact.name in ("", placeholder):
         contact.name = person.name
     _note_change(session, contact, "title", person.title, source)
     session.add(contact)
+
+
+async def resolve_contact(
+    *, session: AsyncSession, workspace_id: int, person: PersonIn, source: str
+) -> Contact:
+    """The one contact behind an email or phone (see :func:`resolve_contacts`)."""
+    (contact,) = await resolve_contacts(
+        session=session, workspace_id=workspace_id, people=[person], source=source
+    )
     return contact

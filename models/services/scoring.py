@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,67 +38,105 @@ def touch_of(activity: Activity) -> Touch:
     )
 
 
-async def open_deal_for(*, session: AsyncSession, contact: Contact) -> Deal | None:
-    """The newest open deal the contact is on, else the newest open one of their account."""
-    linked = (
-        select(Deal)
-        .join(DealContact, col(DealContact.deal_id) == col(Deal.id))
-        .where(DealContact.contact_id == contact.id, Deal.outcome == "open")
-        .order_by(col(Deal.created_at).desc())
+async def _open_deals(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int, Deal]:
+    """Each contact's newest open deal, else the newest open one of their account."""
+    ids = [c.id for c in contacts]
+    linked = await session.exec(
+        select(DealContact.contact_id, Deal)
+        .join(Deal, col(DealContact.deal_id) == col(Deal.id))
+        .where(col(DealContact.contact_id).in_(ids), Deal.outcome == "open")
+        .order_by(col(Deal.created_at))
     )
-    deal = (await session.exec(linked)).first()
-    if deal is None and contact.account_id is not None:
-        by_account = (
+    found: dict[int, Deal] = dict(linked.all())
+    accounts = {c.account_id for c in contacts if c.id not in found and c.account_id is not None}
+    if accounts:
+        by_account = await session.exec(
             select(Deal)
-            .where(Deal.account_id == contact.account_id, Deal.outcome == "open")
-            .order_by(col(Deal.created_at).desc())
+            .where(col(Deal.account_id).in_(accounts), Deal.outcome == "open")
+            .order_by(col(Deal.created_at))
         )
-        deal = (await session.exec(by_account)).first()
-    return deal
+        newest = {deal.account_id: deal for deal in by_account.all()}
+        for contact in contacts:
+            if contact.id not in found and contact.account_id in newest:
+                found[contact.id or 0] = newest[contact.account_id]
+    return found
 
 
-async def load_timeline(
-    *, session: AsyncSession, contact: Contact, deal: Deal | None, at: datetime
-) -> LeadTimeline:
-    """Everything scoring may know about a contact (and their open deal) as of ``at``."""
-    activities = await session.exec(
-        select(Activity)
-        .join(ActivityParticipant, col(ActivityParticipant.activity_id) == col(Activity.id))
+async def _touches(
+    session: AsyncSession, ids: list[int | None], start: datetime, end: datetime
+) -> dict[int, list[Activity]]:
+    rows = await session.exec(
+        select(ActivityParticipant.contact_id, Activity)
+        .join(Activity, col(ActivityParticipant.activity_id) == col(Activity.id))
         .where(
-            ActivityParticipant.contact_id == contact.id,
-            col(Activity.occurred_at) > at - HISTORY,
-            col(Activity.occurred_at) <= at,
+            col(ActivityParticipant.contact_id).in_(ids),
+            col(Activity.occurred_at) > start - HISTORY,
+            col(Activity.occurred_at) <= end,
         )
         .order_by(col(Activity.occurred_at), col(Activity.id))
     )
-    title_changed = (
-        await session.exec(
-            select(func.max(ContactChange.changed_at)).where(
-                ContactChange.contact_id == contact.id, ContactChange.field == "title"
-            )
+    grouped: dict[int, list[Activity]] = {}
+    for contact_id, activity in rows.all():
+        grouped.setdefault(contact_id, []).append(activity)
+    return grouped
+
+
+async def load_timelines(
+    *, session: AsyncSession, contacts: Sequence[Contact], at: Mapping[int, datetime]
+) -> dict[int, tuple[LeadTimeline, Deal | None]]:
+    """Everything scoring may know about each contact as of its own moment, in a few queries."""
+    ids = [c.id for c in contacts]
+    moments = [at[c.id or 0] for c in contacts]
+    activities = await _touches(session, ids, min(moments), max(moments))
+    deals = await _open_deals(session, contacts)
+    changes = await session.exec(
+        select(ContactChange.contact_id, ContactChange.changed_at).where(
+            col(ContactChange.contact_id).in_(ids), ContactChange.field == "title"
         )
-    ).first()
-    account = await session.get(Account, contact.account_id) if contact.account_id else None
-    issues = (
-        await session.exec(
-            select(func.count()).where(
-                HygieneIssue.entity_type == "contact",
-                HygieneIssue.entity_id == contact.id,
-                col(HygieneIssue.closed_at).is_(None),
-            )
-        )
-    ).one()
-    return LeadTimeline(
-        touches=tuple(touch_of(a) for a in activities),
-        seniority=seniority_of(contact.title),
-        title_changed_at=title_changed,
-        industry=account.industry if account else None,
-        employees=account.employees if account else None,
-        lead_source=contact.lead_source,
-        deal_stage=deal.stage if deal else None,
-        deal_created_at=deal.created_at if deal else None,
-        open_issues=issues,
     )
+    title_changes: dict[int, list[datetime]] = {}
+    for contact_id, changed_at in changes.all():
+        title_changes.setdefault(contact_id, []).append(changed_at)
+    account_ids = {c.account_id for c in contacts if c.account_id is not None}
+    accounts = {
+        a.id: a
+        for a in (await session.exec(select(Account).where(col(Account.id).in_(account_ids)))).all()
+    }
+    issues = dict(
+        (
+            await session.exec(
+                select(HygieneIssue.entity_id, func.count())
+                .where(
+                    HygieneIssue.entity_type == "contact",
+                    col(HygieneIssue.entity_id).in_(ids),
+                    col(HygieneIssue.closed_at).is_(None),
+                )
+                .group_by(col(HygieneIssue.entity_id))
+            )
+        ).all()
+    )
+    timelines = {}
+    for contact in contacts:
+        cid, moment = contact.id or 0, at[contact.id or 0]
+        account, deal = accounts.get(contact.account_id), deals.get(cid)
+        changed = [t for t in title_changes.get(cid, []) if t <= moment]
+        timelines[cid] = (
+            LeadTimeline(
+                touches=tuple(
+                    touch_of(a) for a in activities.get(cid, []) if a.occurred_at <= moment
+                ),
+                seniority=seniority_of(contact.title),
+                title_changed_at=max(changed, default=None),
+                industry=account.industry if account else None,
+                employees=account.employees if account else None,
+                lead_source=contact.lead_source,
+                deal_stage=deal.stage if deal else None,
+                deal_created_at=deal.created_at if deal else None,
+                open_issues=int(issues.get(cid, 0)),
+            ),
+            deal,
+        )
+    return timelines
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,28 +149,47 @@ class Scored:
     snapshot: ScoreSnapshot
 
 
+async def rescore_contacts(
+    *,
+    session: AsyncSession,
+    scorer: Scorer,
+    contacts: Sequence[Contact],
+    at: Mapping[int, datetime],
+) -> dict[int, Scored]:
+    """Score contacts, each as of its own moment; keep it on the contact and as a snapshot."""
+    timelines = await load_timelines(session=session, contacts=contacts, at=at)
+    results: dict[int, Scored] = {}
+    for contact in contacts:
+        cid = contact.id or 0
+        timeline, deal = timelines[cid]
+        features = compute_features(timeline, at[cid])
+        score = scorer.score(features)
+        snapshot = ScoreSnapshot(
+            workspace_id=contact.workspace_id,
+            contact_id=cid,
+            deal_id=deal.id if deal else None,
+            features=features,
+            score=score.value,
+            model_version=score.model_version,
+            reasons=[r.as_dict() for r in score.reasons.supporting + score.reasons.opposing],
+            taken_at=at[cid],
+        )
+        session.add(snapshot)
+        results[cid] = Scored(
+            score=score, previous=contact.score, features=features, snapshot=snapshot
+        )
+        contact.score, contact.score_band, contact.scored_at = score.value, score.band, at[cid]
+        session.add(contact)
+    await session.flush()
+    return results
+
+
 async def rescore_contact(
     *, session: AsyncSession, scorer: Scorer, contact: Contact, at: datetime
 ) -> Scored:
-    """Score a contact as of ``at``, store it on the contact and as a snapshot."""
-    deal = await open_deal_for(session=session, contact=contact)
-    timeline = await load_timeline(session=session, contact=contact, deal=deal, at=at)
-    features = compute_features(timeline, at)
-    score = scorer.score(features)
+    """Score one contact as of ``at`` (see :func:`rescore_contacts`)."""
     assert contact.id is not None
-    snapshot = ScoreSnapshot(
-        workspace_id=contact.workspace_id,
-        contact_id=contact.id,
-        deal_id=deal.id if deal else None,
-        features=features,
-        score=score.value,
-        model_version=score.model_version,
-        reasons=[r.as_dict() for r in score.reasons.supporting + score.reasons.opposing],
-        taken_at=at,
+    scored = await rescore_contacts(
+        session=session, scorer=scorer, contacts=[contact], at={contact.id: at}
     )
-    session.add(snapshot)
-    previous = contact.score
-    contact.score, contact.score_band, contact.scored_at = score.value, score.band, at
-    session.add(contact)
-    await session.flush()
-    return Scored(score=score, previous=previous, features=features, snapshot=snapshot)
+    return scored[contact.id]

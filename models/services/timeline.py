@@ -30,6 +30,16 @@ async def add_participant(*, session: AsyncSession, activity: Activity, contact_
     return True
 
 
+async def participants_of(*, session: AsyncSession, activity: Activity) -> list[Contact]:
+    """The contacts an activity is already on."""
+    query = (
+        select(Contact)
+        .join(ActivityParticipant, col(ActivityParticipant.contact_id) == col(Contact.id))
+        .where(ActivityParticipant.activity_id == activity.id)
+    )
+    return list((await session.exec(query)).all())
+
+
 async def stitch_visitor(*, session: AsyncSession, contact: Contact, visitor_id: str) -> int:
     """Tie a web visitor id to a contact and move their earlier anonymous visits over.
 

@@ -67,3 +67,9 @@ async def user_by_email(*, session: AsyncSession, workspace_id: int, email: str)
     """A team member by work email."""
     query = select(User).where(User.workspace_id == workspace_id, User.email == email.lower())
     return (await session.exec(query)).first()
+
+
+async def team_by_email(*, session: AsyncSession, workspace_id: int) -> dict[str, User]:
+    """Every team member with a work email, by that email."""
+    query = select(User).where(User.workspace_id == workspace_id)
+    return {u.email: u for u in (await session.exec(query)).all() if u.email}
