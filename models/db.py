@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -46,3 +47,18 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block ends, roll back if it raises."""
     async with sessions() as session, session.begin():
         yield session
+
+
+async def insert_rows(
+    session: AsyncSession, table: type[SQLModel], rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Insert plain rows into one table in a single statement; returns their ids in order.
+
+    Much cheaper than the unit of work for thousands of rows: no ORM objects are built.
+    """
+    if not rows:
+        return []
+    key = table.id  # type: ignore[attr-defined]
+    statement = insert(table).returning(key, sort_by_parameter_order=True)
+    result = await session.exec(statement, params=list(rows))
+    return [int(i) for i in result.scalars()]

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,7 @@ from learning.scorer import Scorer
 from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, SkippedItem
 from models.config import CrmConfig
 from models.contact import Contact
+from models.db import insert_rows
 from models.nudge import Nudge
 from models.services.identity import find_contact, resolve_contacts
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
@@ -22,6 +24,7 @@ from models.services.scoring import rescore_contacts
 from models.services.timeline import add_participant, participants_of, stitch_visitor
 from models.services.workspaces import team_by_email
 from models.types import utcnow
+from models.workspace import User
 
 
 @dataclass(slots=True)
@@ -112,40 +115,63 @@ async def _people(
     return found
 
 
-def _new_activity(workspace_id: int, item: ActivityIn, main: Contact | None) -> Activity:
-    return Activity(
-        workspace_id=workspace_id,
-        kind=item.kind,
-        source=item.source,
-        external_id=item.external_id,
-        contact_id=main.id if main else None,
-        account_id=main.account_id if main else None,
-        occurred_at=item.occurred_at,
-        direction=item.direction,
-        subject=item.subject,
-        body=item.body,
-        thread_key=item.thread_key,
-        visitor_id=item.visitor_id,
-        revision=item.revision,
-        facts=item.facts,
-        raw_item_id=item.raw_item_id,
-    )
+def _activity_row(
+    workspace_id: int, item: ActivityIn, main: Contact | None, rep: User | None
+) -> dict[str, Any]:
+    """The new activity as a plain row (bulk inserts skip the ORM's per-object cost)."""
+    return {
+        "workspace_id": workspace_id,
+        "kind": item.kind,
+        "source": item.source,
+        "external_id": item.external_id,
+        "contact_id": main.id if main else None,
+        "account_id": main.account_id if main else None,
+        "deal_id": None,
+        "user_id": rep.id if rep else None,
+        "raw_item_id": item.raw_item_id,
+        "occurred_at": item.occurred_at,
+        "direction": item.direction,
+        "subject": item.subject,
+        "body": item.body,
+        "thread_key": item.thread_key,
+        "visitor_id": item.visitor_id,
+        "revision": item.revision,
+        "facts": item.facts,
+        "created_at": utcnow(),
+    }
 
 
-async def _store_raw(
-    session: AsyncSession, workspace_id: int, pairs: list[tuple[ActivityIn, Activity]]
-) -> None:
-    raws = [
-        (activity, RawItem(workspace_id=workspace_id, source=item.source,
-                           external_id=item.external_id, content_type=item.content_type,
-                           body=item.raw, processed_at=utcnow()))
-        for item, activity in pairs
-        if item.raw is not None and item.raw_item_id is None
-    ]  # fmt: skip
-    session.add_all(raw for _a, raw in raws)
-    await session.flush()
-    for activity, raw in raws:
-        activity.raw_item_id = raw.id
+async def _insert_new(
+    session: AsyncSession, workspace_id: int, fresh: list[tuple[ActivityIn, dict[str, Any]]]
+) -> list[int]:
+    """Raw items, then activities, each in one statement; returns the activities' ids."""
+    with_raw = [
+        (item, row) for item, row in fresh if item.raw is not None and item.raw_item_id is None
+    ]
+    raw_ids = await insert_rows(
+        session,
+        RawItem,
+        [
+            {"workspace_id": workspace_id, "source": item.source, "external_id": item.external_id,
+             "content_type": item.content_type, "body": item.raw, "received_at": utcnow(),
+             "processed_at": utcnow(), "error": None}
+            for item, _row in with_raw
+        ],
+    )  # fmt: skip
+    for (_item, row), raw_id in zip(with_raw, raw_ids, strict=True):
+        row["raw_item_id"] = raw_id
+    return await insert_rows(session, Activity, [row for _item, row in fresh])
+
+
+@dataclass(slots=True)
+class _Touched:
+    """An activity of this batch that changes timelines: new (an id) or updated (its row)."""
+
+    item: ActivityIn
+    pairs: list[tuple[PersonIn, Contact]]
+    rep: User | None
+    activity_id: int = 0
+    updated: Activity | None = None
 
 
 async def record_activities(
@@ -177,24 +203,25 @@ async def record_activities(
         result.outcomes.append("stored" if changed else "duplicate")
         if changed:
             live.append(index)
-    fresh: list[tuple[ActivityIn, Activity]] = []
-    touched: list[tuple[ActivityIn, Activity, list[tuple[PersonIn, Contact]], bool]] = []
+    reps = await team_by_email(session=session, workspace_id=workspace_id)
     people = await _people(session, workspace_id, [items[i] for i in live])
+    fresh: list[tuple[ActivityIn, dict[str, Any]]] = []
+    touched: list[_Touched] = []
     for index, pairs in zip(live, people, strict=True):
         item = items[index]
-        activity = stored.get(_key(item))
-        is_new = activity is None
-        if activity is None:
+        entry = _Touched(item, pairs, reps.get((item.rep_email or "").lower()))
+        entry.updated = stored.get(_key(item))
+        if entry.updated is None:
             if not pairs and item.visitor_id is None:
                 result.outcomes[index] = "duplicate"
                 continue
-            activity = _new_activity(workspace_id, item, pairs[0][1] if pairs else None)
-            stored[_key(item)] = activity
-            fresh.append((item, activity))
-        touched.append((item, activity, pairs, is_new))
-    await _store_raw(session, workspace_id, fresh)
-    session.add_all(activity for _i, activity in fresh)
-    await session.flush()
+            fresh.append(
+                (item, _activity_row(workspace_id, item, pairs[0][1] if pairs else None, entry.rep))
+            )
+        touched.append(entry)
+    ids = iter(await _insert_new(session, workspace_id, fresh))
+    for entry in touched:
+        entry.activity_id = (entry.updated.id or 0) if entry.updated else next(ids)
     contacts = await _link_all(session, workspace_id, touched)
     await _score_and_nudge(session, scorer, contacts, config, now, result)
     return result
@@ -218,41 +245,36 @@ async def record_activity(
 
 
 async def _link_all(
-    session: AsyncSession,
-    workspace_id: int,
-    touched: list[tuple[ActivityIn, Activity, list[tuple[PersonIn, Contact]], bool]],
+    session: AsyncSession, workspace_id: int, touched: list[_Touched]
 ) -> dict[int, tuple[Contact, ActivityIn]]:
     """Participants, owners and last touches; returns each contact with its newest item."""
-    reps = await team_by_email(session=session, workspace_id=workspace_id)
     contacts: dict[int, tuple[Contact, ActivityIn]] = {}
-    for item, activity, pairs, new in touched:
-        rep = reps.get((item.rep_email or "").lower())
-        linked = [c for _p, c in pairs]
-        if not new:
-            linked += await participants_of(session=session, activity=activity)
-        for person, contact in pairs:
+    links: list[dict[str, Any]] = []
+    for entry in touched:
+        item, updated = entry.item, entry.updated
+        linked = [c for _p, c in entry.pairs]
+        if updated is not None:
+            linked += await participants_of(session=session, activity=updated)
+        for person, contact in entry.pairs:
             if person.visitor_id:
                 await stitch_visitor(session=session, contact=contact, visitor_id=person.visitor_id)
         for contact in {c.id: c for c in linked}.values():
             assert contact.id is not None
-            if new:
-                session.add(
-                    ActivityParticipant(
-                        workspace_id=workspace_id,
-                        activity_id=activity.id or 0,
-                        contact_id=contact.id,
-                    )
-                )
+            if updated is None:
+                links.append({"workspace_id": workspace_id, "activity_id": entry.activity_id,
+                              "contact_id": contact.id})  # fmt: skip
             else:
-                await add_participant(session=session, activity=activity, contact_id=contact.id)
-            if rep is not None:
-                activity.user_id = activity.user_id or rep.id
-                contact.owner_id = contact.owner_id or rep.id
+                await add_participant(session=session, activity=updated, contact_id=contact.id)
+                updated.user_id = updated.user_id or (entry.rep.id if entry.rep else None)
+            if entry.rep is not None:
+                contact.owner_id = contact.owner_id or entry.rep.id
             if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
                 contact.last_touch_at = item.occurred_at
             previous = contacts.get(contact.id)
             if previous is None or previous[1].occurred_at <= item.occurred_at:
                 contacts[contact.id] = (contact, item)
+            session.add(contact)
+    await insert_rows(session, ActivityParticipant, links)
     await session.flush()
     return contacts
 

@@ -15,6 +15,7 @@ from learning.timeline import LeadTimeline, Touch, seniority_of
 from models.account import Account
 from models.activity import Activity, ActivityParticipant
 from models.contact import Contact, ContactChange
+from models.db import insert_rows
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue
 from models.learning import ScoreSnapshot
@@ -25,6 +26,7 @@ HISTORY = timedelta(days=120)
 def touch_of(activity: Activity) -> Touch:
     """The scoring view of a stored activity."""
     facts = activity.facts
+    booked = facts.get("booked_at")
     return Touch(
         kind=activity.kind,
         at=activity.occurred_at,
@@ -35,6 +37,7 @@ def touch_of(activity: Activity) -> Touch:
         dwell_s=int(facts.get("dwell_s") or 0),
         event=facts.get("event"),
         cancelled=bool(facts.get("cancelled")),
+        booked_at=datetime.fromisoformat(booked) if isinstance(booked, str) else None,
     )
 
 
@@ -159,6 +162,7 @@ async def rescore_contacts(
     """Score contacts, each as of its own moment; keep it on the contact and as a snapshot."""
     timelines = await load_timelines(session=session, contacts=contacts, at=at)
     results: dict[int, Scored] = {}
+    snapshots: list[ScoreSnapshot] = []
     for contact in contacts:
         cid = contact.id or 0
         timeline, deal = timelines[cid]
@@ -174,12 +178,17 @@ async def rescore_contacts(
             reasons=[r.as_dict() for r in score.reasons.supporting + score.reasons.opposing],
             taken_at=at[cid],
         )
-        session.add(snapshot)
+        snapshots.append(snapshot)
         results[cid] = Scored(
             score=score, previous=contact.score, features=features, snapshot=snapshot
         )
         contact.score, contact.score_band, contact.scored_at = score.value, score.band, at[cid]
         session.add(contact)
+    ids = await insert_rows(
+        session, ScoreSnapshot, [row.model_dump(exclude={"id"}) for row in snapshots]
+    )
+    for snapshot, snapshot_id in zip(snapshots, ids, strict=True):
+        snapshot.id = snapshot_id
     await session.flush()
     return results
 
