@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.flows import capture_in
 from bot.runtime import Runtime
+from bot.settings import SettingsError
 from handlers.signing import SignatureError
 from handlers.webhook import CaptureInput, SignedRequest, WebhookSource, body_digest
 from models.db import unit_of_work
@@ -48,6 +49,25 @@ class Inbox:
         return sum([await self._process(raw_id) for raw_id in ids])
 
     async def _process(self, raw_id: int) -> int:
+        """Capture one body; if storing it fails, quarantine it so it never blocks the rest."""
+        try:
+            return await self._capture(raw_id)
+        except Exception as exc:
+            log.warning("inbox.unstorable", raw_id=raw_id, error=type(exc).__name__)
+            return await self._set_aside(raw_id, f"could not be stored: {type(exc).__name__}")
+
+    async def _set_aside(self, raw_id: int, reason: str) -> int:
+        async with unit_of_work(self.runtime.sessions) as session:
+            raw = await lock_raw(session=session, raw_id=raw_id)
+            if raw is None:
+                return 0
+            item = QuarantineIn(raw.source, reason, raw.body, raw.external_id)
+            await capture_in(session, self.runtime, item)
+            raw.processed_at, raw.error = utcnow(), reason
+            session.add(raw)
+        return 1
+
+    async def _capture(self, raw_id: int) -> int:
         async with unit_of_work(self.runtime.sessions) as session:
             raw = await lock_raw(session=session, raw_id=raw_id)
             if raw is None:
@@ -74,11 +94,11 @@ class Inbox:
     async def run_forever(self, stop: asyncio.Event, *, interval_s: float = 5.0) -> None:
         """Process on every wake-up (and every few seconds, for bodies left by a crash)."""
         while not stop.is_set():
+            self._wake.clear()
             try:
                 await self.run_once()
             except Exception:
                 log.exception("inbox.error")
-            self._wake.clear()
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({waiter, stopper}, timeout=interval_s, return_when="FIRST_COMPLETED")
@@ -89,7 +109,7 @@ class Inbox:
 def _secret(runtime: Runtime, source: WebhookSource) -> str | None:
     try:
         return runtime.settings.reveal(source.secret_variable)
-    except Exception:
+    except SettingsError:
         return None
 
 

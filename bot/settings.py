@@ -90,7 +90,7 @@ class Settings(BaseSettings):
             "NUDGE_WEBHOOK_SECRET": self.webhook_secret,
         }
         value = fields[name]
-        if value is None:
+        if value is None or not value.get_secret_value().strip():
             raise SettingsError(f"{name} is not set")
         return value.get_secret_value()
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from handlers.calls import GENERIC_CALLS, TWILIO_CALLS
 from handlers.webhook import WebhookSource
 
-WEBHOOK_SOURCES: tuple[WebhookSource, ...] = ()
+WEBHOOK_SOURCES: tuple[WebhookSource, ...] = (
+    TWILIO_CALLS,
+    GENERIC_CALLS,
+)

@@ -33,14 +33,14 @@ class SignatureError(Exception):
     """A request whose signature is missing, wrong, stale or replayed."""
 
 
-def _fresh(timestamp: str | None, now: float, *, divisor: float = 1.0) -> float:
+def _fresh(timestamp: str | None, now: float, *, divisor: int = 1) -> int:
+    """The whole-number timestamp, if it is within the window of ``now``."""
     if not timestamp:
         raise SignatureError("missing timestamp")
-    try:
-        sent = float(timestamp) / divisor
-    except ValueError as exc:
-        raise SignatureError("timestamp is not a number") from exc
-    if abs(now - sent) > WINDOW_S:
+    if not timestamp.strip().isdigit():
+        raise SignatureError("timestamp is not a whole number")
+    sent = int(timestamp.strip())
+    if abs(now - sent / divisor) > WINDOW_S:
         raise SignatureError("stale timestamp: more than 5 minutes from now")
     return sent
 
@@ -68,10 +68,9 @@ def generic_headers(body: bytes, secret: str, *, timestamp: int) -> dict[str, st
 
 def verify_generic(headers: Mapping[str, str], body: bytes, secret: str, *, now: float) -> str:
     """Check the generic HMAC scheme (5-minute window); returns the replay key."""
-    timestamp = headers.get(GENERIC_TIMESTAMP)
-    _fresh(timestamp, now)
+    sent = _fresh(headers.get(GENERIC_TIMESTAMP), now)
     given = headers.get(GENERIC_SIGNATURE)
-    _same(generic_signature(body, secret, int(float(timestamp or 0))), given)
+    _same(generic_signature(body, secret, sent), given)
     return str(given).strip()
 
 
@@ -99,8 +98,7 @@ def verify_hubspot(
     headers: Mapping[str, str], method: str, uri: str, body: bytes, secret: str, *, now: float
 ) -> str:
     """Check HubSpot's v3 signature and its 5-minute window; returns the replay key."""
-    timestamp = headers.get(HUBSPOT_TIMESTAMP)
-    _fresh(timestamp, now, divisor=1000.0)
+    sent = _fresh(headers.get(HUBSPOT_TIMESTAMP), now, divisor=1000)
     given = headers.get(HUBSPOT_SIGNATURE)
-    _same(hubspot_signature(method, uri, body, str(timestamp), secret), given)
+    _same(hubspot_signature(method, uri, body, str(sent), secret), given)
     return str(given).strip()

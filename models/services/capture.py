@@ -212,7 +212,7 @@ async def record_activities(
         entry = _Touched(item, pairs, reps.get((item.rep_email or "").lower()))
         entry.updated = stored.get(_key(item))
         if entry.updated is None:
-            if not pairs and item.visitor_id is None:
+            if not pairs and item.visitor_id is None and item.update != "merge":
                 result.outcomes[index] = "duplicate"
                 continue
             fresh.append(

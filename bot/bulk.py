@@ -1,0 +1,118 @@
+"""Bulk capture: many inputs through the one ingestion path, in batches.
+
+Parsing is CPU work and runs in a worker process while the event loop stores the
+previous batch; each batch of activities is captured set-based in one transaction, so
+a backfill of a mailbox costs a few queries per hundred messages, not per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from multiprocessing import get_context
+
+import structlog
+
+from bot.flows import CaptureInput, capture, capture_in
+from bot.runtime import Runtime
+from models.db import unit_of_work
+from models.services.capture import record_activities
+from models.services.inputs import ActivityIn, QuarantineIn
+
+log = structlog.get_logger(__name__)
+BATCH = 500
+POOL_THRESHOLD = 2 * BATCH
+Reader = Callable[[bytes], Sequence[CaptureInput]]
+
+
+def _chunks(raws: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    iterator = iter(raws)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def read_chunk(reader: Reader, chunk: list[bytes]) -> tuple[int, list[CaptureInput]]:
+    """Read every raw item of a chunk (runs in a worker process): (items read, inputs)."""
+    return len(chunk), [item for raw in chunk for item in reader(raw)]
+
+
+async def read_all(
+    raws: Iterable[bytes], reader: Reader, *, parallel: bool
+) -> AsyncIterator[tuple[int, list[CaptureInput]]]:
+    """(raw items read, inputs) per batch; with ``parallel`` the next batch is read meanwhile."""
+    chunks = _chunks(raws, BATCH)
+    if not parallel:
+        for chunk in chunks:
+            yield read_chunk(reader, chunk)
+        return
+    loop = asyncio.get_running_loop()
+    workers = max(1, (os.cpu_count() or 2) - 1)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        pending = [
+            loop.run_in_executor(pool, read_chunk, reader, c) for c in islice(chunks, workers + 1)
+        ]
+        while pending:
+            batch = await pending.pop(0)
+            if chunk := next(chunks, []):
+                pending.append(loop.run_in_executor(pool, read_chunk, reader, chunk))
+            yield batch
+
+
+async def capture_batch(runtime: Runtime, batch: Sequence[CaptureInput]) -> Counter[str]:
+    """One transaction: activities set-based, skips and quarantine rows one by one."""
+    outcomes: Counter[str] = Counter()
+    activities = [item for item in batch if isinstance(item, ActivityIn)]
+    async with unit_of_work(runtime.sessions) as session:
+        for item in batch:
+            if not isinstance(item, ActivityIn):
+                outcomes[await capture_in(session, runtime, item)] += 1
+        result = await record_activities(
+            session=session,
+            scorer=runtime.scorer,
+            workspace_id=runtime.workspace_id,
+            items=activities,
+            config=runtime.config.crm,
+            now=runtime.clock(),
+        )
+    outcomes.update(result.outcomes)
+    return outcomes
+
+
+async def capture_one_by_one(runtime: Runtime, batch: Sequence[CaptureInput]) -> Counter[str]:
+    """The slow, safe way: each input alone, and one that still fails is quarantined."""
+    outcomes: Counter[str] = Counter()
+    for item in batch:
+        try:
+            outcomes[await capture(runtime, item)] += 1
+        except Exception as exc:
+            raw = getattr(item, "raw", None) or repr(item).encode()
+            reason = f"could not be stored: {type(exc).__name__}"
+            await capture(runtime, QuarantineIn(item.source, reason, raw, item.external_id))
+            outcomes["quarantined"] += 1
+    return outcomes
+
+
+async def capture_many(
+    runtime: Runtime,
+    raws: Sequence[bytes] | Iterable[bytes],
+    reader: Reader,
+    *,
+    expected: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Counter[str]:
+    """Read and capture many raw items in batches; ``progress`` hears how many were done."""
+    outcomes: Counter[str] = Counter()
+    parallel = expected is not None and expected >= POOL_THRESHOLD
+    async for read, batch in read_all(raws, reader, parallel=parallel):
+        try:
+            outcomes += await capture_batch(runtime, batch)
+        except Exception:
+            log.warning("bulk.batch_failed", size=len(batch))
+            outcomes += await capture_one_by_one(runtime, batch)
+        if progress is not None:
+            progress(read)
+    return outcomes
