@@ -10,7 +10,8 @@ import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime import Runtime
-from handlers.mail_capture import email_input
+from handlers.calendar import meetings_from_ics, read_ics_files
+from handlers.mail_capture import email_inputs
 from handlers.mail_files import read_messages
 from models.db import unit_of_work
 from models.services.capture import quarantine, record_activity, record_skipped
@@ -61,14 +62,14 @@ async def capture(runtime: Runtime, item: CaptureInput) -> str:
 
 
 async def import_mail(runtime: Runtime, paths: Iterable[Path]) -> Counter[str]:
-    """Backfill from .eml files, folders and mbox files through the one ingestion path."""
+    """Backfill from .eml files, folders and mbox files, invites included, on the one path."""
     crm = runtime.config.crm
     outcomes: Counter[str] = Counter()
     for _where, raw in read_messages(paths):
-        item = email_input(
+        for item in email_inputs(
             raw, internal_domains=crm.internal_domains, default_region=crm.default_region
-        )
-        outcomes[await capture(runtime, item)] += 1
+        ):
+            outcomes[await capture(runtime, item)] += 1
     outcomes["nudged"] = await sweep(runtime)
     log.info("import_mail.done", **outcomes)
     return outcomes
@@ -111,3 +112,14 @@ async def apply_feedback(
             salt=runtime.salt,
             now=runtime.clock(),
         )
+
+
+async def import_ics(runtime: Runtime, paths: Iterable[Path]) -> Counter[str]:
+    """Backfill meetings from .ics files and folders of them through the one ingestion path."""
+    outcomes: Counter[str] = Counter()
+    for _where, data in read_ics_files(paths):
+        for item in meetings_from_ics(data, internal_domains=runtime.config.crm.internal_domains):
+            outcomes[await capture(runtime, item)] += 1
+    outcomes["nudged"] = await sweep(runtime)
+    log.info("import_ics.done", **outcomes)
+    return outcomes

@@ -1,7 +1,11 @@
-"""Mail as Nudge input: one message's bytes become an activity, a skip, or a quarantine row."""
+"""Mail as Nudge input: one message's bytes become an activity, a skip, or a quarantine row.
+
+Calendar invites inside the message become meetings as well (see :mod:`handlers.calendar`).
+"""
 
 from __future__ import annotations
 
+from handlers.calendar import meetings_from_ics
 from handlers.mail import MailParseError, ParsedEmail, direction, external_participants, parse_email
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 
@@ -33,11 +37,38 @@ def _people(parsed: ParsedEmail, internal_domains: frozenset[str]) -> tuple[Pers
 def email_input(
     raw: bytes, *, internal_domains: frozenset[str], default_region: str = "US"
 ) -> MailInput:
-    """Turn one RFC 5322 message into what the ingestion path takes."""
+    """Turn one RFC 5322 message into what the ingestion path takes, without its invites."""
+    parsed = _parse(raw, default_region)
+    if isinstance(parsed, QuarantineIn):
+        return parsed
+    return _email_item(raw, parsed, internal_domains)
+
+
+def email_inputs(
+    raw: bytes, *, internal_domains: frozenset[str], default_region: str = "US"
+) -> list[MailInput]:
+    """The message's own input, then a meeting input for every event of its invites.
+
+    A meeting stands on its own: an invite sent inside the team, or mail skipped as
+    automated, still captures a meeting that has outside attendees.
+    """
+    parsed = _parse(raw, default_region)
+    if isinstance(parsed, QuarantineIn):
+        return [parsed]
+    items: list[MailInput] = [_email_item(raw, parsed, internal_domains)]
+    for part in parsed.calendar_parts:
+        items.extend(meetings_from_ics(part, internal_domains=internal_domains))
+    return items
+
+
+def _parse(raw: bytes, default_region: str) -> ParsedEmail | QuarantineIn:
     try:
-        parsed = parse_email(raw, default_region=default_region)
+        return parse_email(raw, default_region=default_region)
     except MailParseError as exc:
         return QuarantineIn(source=SOURCE, reason=f"unreadable email: {exc}", raw=raw)
+
+
+def _email_item(raw: bytes, parsed: ParsedEmail, internal_domains: frozenset[str]) -> MailInput:
     if parsed.skip_reason:
         return SkippedIn(SOURCE, parsed.message_id, parsed.skip_reason)
     way = direction(parsed, internal_domains)

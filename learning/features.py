@@ -27,6 +27,7 @@ WINDOWS = (7, 30, 90)
 REPLY_WINDOW = timedelta(days=14)
 ANSWER_GRACE = timedelta(days=2)
 RECENCY_DAYS = 7.0
+UPCOMING = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,39 @@ def _is_email(direction: str) -> Callable[[Touch], bool]:
 
 
 def _is_marketing(event: str) -> Callable[[Touch], bool]:
+    """Marketing touches of one event: download, open, click, webinar or form (a form fill).
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 1, 31, tzinfo=UTC)
+    >>> seen = tuple(Touch("marketing", now - timedelta(days=d), event=e)
+    ...              for d, e in ((3, "webinar"), (20, "form"), (60, "form"), (95, "form")))
+    >>> features = compute_features(LeadTimeline(touches=seen), now)
+    >>> features["webinars_90d"], features["form_fills_90d"]
+    (1.0, 2.0)
+    >>> evidence("webinars_90d", features), evidence("form_fills_90d", features)
+    ('attended 1 webinar in 90 days', 'filled in 2 forms in 90 days')
+    """
     return lambda t: t.kind == "marketing" and t.event == event
+
+
+def _known(t: Touch, now: datetime) -> bool:
+    """Whether a touch counts at ``now``: cancelled meetings never, booked ones once booked."""
+    return not t.cancelled and (t.booked_at is None or t.booked_at <= now)
+
+
+def _upcoming(touches: Iterable[Touch], now: datetime) -> float:
+    """Meetings booked by ``now`` that start within the next 30 days.
+
+    >>> from datetime import UTC
+    >>> now, day = datetime(2026, 1, 31, tzinfo=UTC), timedelta(days=1)
+    >>> booked = Touch("meeting", now + 3 * day, booked_at=now - day)
+    >>> later = Touch("meeting", now + 3 * day, booked_at=now + day)
+    >>> dropped = Touch("meeting", now + 3 * day, cancelled=True, booked_at=now - day)
+    >>> _upcoming([booked, later, dropped, Touch("meeting", now + 40 * day)], now)
+    1.0
+    """
+    booked = [t for t in touches if t.kind == "meeting" and t.booked_at and _known(t, now)]
+    return _count(booked, now + UPCOMING, UPCOMING.days, lambda _t: True)
 
 
 def _is_pricing(t: Touch) -> bool:
@@ -122,7 +155,7 @@ def _company_size(employees: int | None) -> str:
 
 def compute_features(timeline: LeadTimeline, now: datetime) -> Features:
     """The feature dict of a lead as it stood at ``now`` (later touches are ignored)."""
-    touches = [t for t in timeline.touches if t.at <= now]
+    touches = [t for t in timeline.touches if t.at <= now and _known(t, now)]
     emails = [t for t in touches if t.kind == "email"]
     features: Features = {}
     for days in WINDOWS:
@@ -134,17 +167,19 @@ def compute_features(timeline: LeadTimeline, now: datetime) -> Features:
     if latency is not None:
         features["reply_speed"] = 24 / (24 + latency)
     features["unanswered_streak"] = float(streak)
-    meetings = [t for t in touches if t.kind == "meeting" and not t.cancelled]
+    meetings = [t for t in touches if t.kind == "meeting"]
     features["meetings_30d"] = _count(meetings, now, 30, lambda _t: True)
     features["meetings_90d"] = _count(meetings, now, 90, lambda _t: True)
+    features["meetings_upcoming"] = _upcoming(timeline.touches, now)
     features["calls_30d"] = _count(touches, now, 30, lambda t: t.kind == "call")
     features["talk_min_30d"] = _sum(touches, now, 30, "call", "duration_s") / 60
     features["pricing_visits_7d"] = _count(touches, now, 7, _is_pricing)
     features["pricing_visits_30d"] = _count(touches, now, 30, _is_pricing)
     features["web_visits_30d"] = _count(touches, now, 30, lambda t: t.kind == "web")
     features["dwell_min_30d"] = _sum(touches, now, 30, "web", "dwell_s") / 60
-    for event, days in (("download", 90), ("open", 30), ("click", 30)):
+    for event, days in (("download", 90), ("open", 30), ("click", 30), ("webinar", 90)):
         features[f"{event}s_{days}d"] = _count(touches, now, days, _is_marketing(event))
+    features["form_fills_90d"] = _count(touches, now, 90, _is_marketing("form"))
     if touches:
         days_since = (now - max(t.at for t in touches)).total_seconds() / 86400
         features["recency"] = RECENCY_DAYS / (RECENCY_DAYS + days_since)
@@ -230,6 +265,10 @@ FEATURES: dict[str, FeatureInfo] = {
     "meetings_90d": FeatureInfo(
         "meetings (90d)", _windowed(90, lambda n: f"{_plural(n, 'meeting')} booked or held")
     ),
+    "meetings_upcoming": FeatureInfo(
+        "meetings booked ahead",
+        lambda v, _f: f"has {_plural(_n(v), 'meeting')} booked in the next 30 days",
+    ),
     "calls_30d": FeatureInfo("calls (30d)", _windowed(30, lambda n: _plural(n, "call"))),
     "talk_min_30d": FeatureInfo(
         "talk time (30d)", _windowed(30, lambda n: f"{n} minutes on the phone")
@@ -254,6 +293,12 @@ FEATURES: dict[str, FeatureInfo] = {
     ),
     "clicks_30d": FeatureInfo(
         "email clicks (30d)", _windowed(30, lambda n: f"clicked links in our emails {n}×")
+    ),
+    "webinars_90d": FeatureInfo(
+        "webinars attended (90d)", _windowed(90, lambda n: f"attended {_plural(n, 'webinar')}")
+    ),
+    "form_fills_90d": FeatureInfo(
+        "form fills (90d)", _windowed(90, lambda n: f"filled in {_plural(n, 'form')}")
     ),
     "recency": FeatureInfo("recency of last touch", lambda v, _f: _last_touch(float(v))),
     "seniority": FeatureInfo("seniority", lambda v, _f: SENIORITY_WORDS.get(str(v), str(v))),

@@ -8,7 +8,10 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class Touch:
-    """One activity, reduced to what scoring may see."""
+    """One activity, reduced to what scoring may see.
+
+    ``booked_at`` is when a meeting became known: before it, the meeting does not exist.
+    """
 
     kind: str
     at: datetime
@@ -19,6 +22,7 @@ class Touch:
     dwell_s: int = 0
     event: str | None = None
     cancelled: bool = False
+    booked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

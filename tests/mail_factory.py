@@ -65,3 +65,18 @@ def eager_thread(
                              in_reply_to=out_id))  # fmt: skip
         previous = in_id
     return mails
+
+
+def distinct_messages(
+    n: int, rep: tuple[str, str], *, start: datetime, tag: str = "lead"
+) -> list[tuple[str, bytes]]:
+    """``n`` inbound emails from ``n`` different leads, as (Message-ID, bytes) pairs."""
+    mails = []
+    for i in range(n):
+        message_id = f"{tag}-{i}@prospect{i % 25}.example"
+        lead = (f"Lead {tag.title()} {i}", f"lead{i}.{tag}@prospect{i % 25}.example")
+        raw = message(message_id=message_id, sender=lead, to=rep,
+                      sent_at=start + timedelta(minutes=i), subject=f"Question {i} about pricing",
+                      body=f"Hello, could you send a quote for {10 + i} seats?")  # fmt: skip
+        mails.append((message_id, raw))
+    return mails
