@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar, Component
 
-from handlers.mail import Address, _is_internal, _normalise_domains
+from handlers.mail import Address, is_internal, normalise_domains
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 
 CalendarInput = ActivityIn | SkippedIn | QuarantineIn
@@ -87,7 +87,7 @@ def meetings_from_ics(
         return [QuarantineIn(source, f"unreadable calendar data: {exc}", data)]
     if not calendars:
         return [QuarantineIn(source, "no complete VCALENDAR in the data", data)]
-    domains = _normalise_domains(internal_domains)
+    domains = normalise_domains(internal_domains)
     found: list[CalendarInput] = []
     bad: list[tuple[str, str]] = []
     for calendar in calendars:
@@ -163,7 +163,7 @@ def _event_inputs(
     people = _people(everyone, domains)
     if not people:
         return [SkippedIn(source, key, "internal")]
-    internal = [address.email for address in everyone if _is_internal(address, domains)]
+    internal = [address.email for address in everyone if is_internal(address, domains)]
     facts: dict[str, Any] = {
         "start": start.isoformat(),
         "end": end.isoformat(),
@@ -236,7 +236,7 @@ def _people(addresses: list[Address], domains: frozenset[str]) -> tuple[PersonIn
     """The outside people among calendar users, each once."""
     seen: dict[str, PersonIn] = {}
     for address in addresses:
-        if address.email not in seen and not _is_internal(address, domains):
+        if address.email not in seen and not is_internal(address, domains):
             seen[address.email] = PersonIn(address.email, address.name)
     return tuple(seen.values())
 

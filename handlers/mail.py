@@ -129,11 +129,11 @@ def direction(parsed: ParsedEmail, internal_domains: frozenset[str]) -> Directio
     >>> direction(mail, frozenset({"acme.com"}))
     'internal'
     """
-    domains = _normalise_domains(internal_domains)
-    if not _is_internal(parsed.sender, domains):
+    domains = normalise_domains(internal_domains)
+    if not is_internal(parsed.sender, domains):
         return "inbound"
     recipients = parsed.to + parsed.cc
-    if any(not _is_internal(address, domains) for address in recipients):
+    if any(not is_internal(address, domains) for address in recipients):
         return "outbound"
     return "internal"
 
@@ -142,11 +142,11 @@ def external_participants(
     parsed: ParsedEmail, internal_domains: frozenset[str]
 ) -> tuple[Address, ...]:
     """Everyone outside the internal domains, sender first, without duplicates."""
-    domains = _normalise_domains(internal_domains)
+    domains = normalise_domains(internal_domains)
     seen: set[str] = set()
     external: list[Address] = []
     for address in (parsed.sender, *parsed.to, *parsed.cc):
-        if address.email not in seen and not _is_internal(address, domains):
+        if address.email not in seen and not is_internal(address, domains):
             seen.add(address.email)
             external.append(address)
     return tuple(external)
@@ -201,12 +201,12 @@ def _addresses(headers: Headers, name: str) -> tuple[Address, ...]:
 # --- internal domains --------------------------------------------------------------------------
 
 
-def _normalise_domains(domains: frozenset[str]) -> frozenset[str]:
+def normalise_domains(domains: frozenset[str]) -> frozenset[str]:
     """Domains lower-cased, without surrounding dots or spaces."""
     return frozenset(domain.strip().strip(".").lower() for domain in domains)
 
 
-def _is_internal(address: Address, domains: frozenset[str]) -> bool:
+def is_internal(address: Address, domains: frozenset[str]) -> bool:
     """Whether the address's domain is one of the domains or a subdomain of one."""
     labels = address.email.rpartition("@")[2].strip(".").split(".")
     return any(".".join(labels[start:]) in domains for start in range(len(labels)))

@@ -56,7 +56,7 @@ class Action:
 
 
 ACTIONS = (
-    Action("book a meeting", (("meetings_30d", 1.0), ("meetings_90d", 1.0))),
+    Action("book a meeting", (("meetings_upcoming", 1.0),)),
     Action("call them", (("calls_30d", 1.0), ("talk_min_30d", 15.0))),
     Action(
         "get a reply to your last email",

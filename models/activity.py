@@ -104,5 +104,5 @@ class SkippedItem(SQLModel, table=True):
     workspace_id: int = workspace_fk()
     source: str = Field(max_length=32)
     external_id: str = Field(max_length=500)
-    reason: str = Field(max_length=32)
+    reason: str = Field(max_length=100)
     received_at: datetime = created_at_field()

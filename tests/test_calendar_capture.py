@@ -165,9 +165,6 @@ async def test_meetings_feed_the_features_point_in_time(runtime: Runtime) -> Non
     assert later["meetings_upcoming"] == 2.0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="product gap: scoring loads no activity after its moment (load_timelines)"
-)
 async def test_the_live_score_sees_a_booked_meeting(runtime: Runtime) -> None:
     await import_ics(runtime, ics("05-outlook-followup.ics"))
     klaus = await contact_of(runtime, KLAUS)

@@ -74,6 +74,8 @@ def apply_update(activity: Activity, item: ActivityIn) -> bool:
         activity.occurred_at, activity.revision = item.occurred_at, item.revision
         activity.facts = dict(item.facts)
     elif item.update == "merge":
+        if item.revision is not None and (activity.revision or 0) > item.revision:
+            return False
         merged = activity.facts | item.facts
         if merged == activity.facts:
             return False
@@ -192,14 +194,16 @@ async def record_activities(
     result = CaptureResult()
     if not items:
         return result
+    firsts: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        firsts.setdefault(_key(item), index)
+    if len(firsts) < len(items):
+        return await _in_order(session, scorer, workspace_id, items, firsts, config, now)
     stored = await _stored(session, workspace_id, items)
     live: list[int] = []
-    seen: set[tuple[str, str]] = set()
     for index, item in enumerate(items):
         activity = stored.get(_key(item))
-        repeated = _key(item) in seen and item.update == "never"
-        seen.add(_key(item))
-        changed = not repeated and (activity is None or apply_update(activity, item))
+        changed = activity is None or apply_update(activity, item)
         result.outcomes.append("stored" if changed else "duplicate")
         if changed:
             live.append(index)
@@ -222,8 +226,34 @@ async def record_activities(
     ids = iter(await _insert_new(session, workspace_id, fresh))
     for entry in touched:
         entry.activity_id = (entry.updated.id or 0) if entry.updated else next(ids)
-    contacts = await _link_all(session, workspace_id, touched)
+    contacts = await _link_all(session, workspace_id, touched, now)
     await _score_and_nudge(session, scorer, contacts, config, now, result)
+    return result
+
+
+async def _in_order(
+    session: AsyncSession,
+    scorer: Scorer,
+    workspace_id: int,
+    items: Sequence[ActivityIn],
+    firsts: dict[tuple[str, str], int],
+    config: CrmConfig,
+    now: datetime,
+) -> CaptureResult:
+    """A batch naming an item twice: first occurrences, then the rest, in their order."""
+    later = [i for i in range(len(items)) if firsts[_key(items[i])] != i]
+    head = [i for i in range(len(items)) if firsts[_key(items[i])] == i]
+    outcomes = [""] * len(items)
+    result = CaptureResult()
+    for part in (head, later):
+        done = await record_activities(
+            session=session, scorer=scorer, workspace_id=workspace_id,
+            items=[items[i] for i in part], config=config, now=now,
+        )  # fmt: skip
+        for index, outcome in zip(part, done.outcomes, strict=True):
+            outcomes[index] = outcome
+        result.nudges += done.nudges
+    result.outcomes = outcomes
     return result
 
 
@@ -244,8 +274,19 @@ async def record_activity(
     return result.outcomes == ["stored"]
 
 
+def _moment(contact: Contact, item: ActivityIn, now: datetime) -> datetime:
+    """When to score a contact: its newest activity (stitched visits included), never the future."""
+    latest = max(item.occurred_at, contact.last_touch_at or item.occurred_at)
+    return min(latest, now)
+
+
+def _touches(item: ActivityIn, now: datetime) -> bool:
+    """Whether an activity is a contact that happened (not a future or cancelled meeting)."""
+    return item.occurred_at <= now and not item.facts.get("cancelled")
+
+
 async def _link_all(
-    session: AsyncSession, workspace_id: int, touched: list[_Touched]
+    session: AsyncSession, workspace_id: int, touched: list[_Touched], now: datetime
 ) -> dict[int, tuple[Contact, ActivityIn]]:
     """Participants, owners and last touches; returns each contact with its newest item."""
     contacts: dict[int, tuple[Contact, ActivityIn]] = {}
@@ -268,7 +309,9 @@ async def _link_all(
                 updated.user_id = updated.user_id or (entry.rep.id if entry.rep else None)
             if entry.rep is not None:
                 contact.owner_id = contact.owner_id or entry.rep.id
-            if contact.last_touch_at is None or contact.last_touch_at < item.occurred_at:
+            if _touches(item, now) and (
+                contact.last_touch_at is None or contact.last_touch_at < item.occurred_at
+            ):
                 contact.last_touch_at = item.occurred_at
             previous = contacts.get(contact.id)
             if previous is None or previous[1].occurred_at <= item.occurred_at:
@@ -293,7 +336,7 @@ async def _score_and_nudge(
         session=session,
         scorer=scorer,
         contacts=[contact for contact, _item in contacts.values()],
-        at={cid: min(item.occurred_at, now) for cid, (_c, item) in contacts.items()},
+        at={cid: _moment(contact, item, now) for cid, (contact, item) in contacts.items()},
     )
     for cid, (contact, item) in contacts.items():
         nudge = await queue_hot_lead(
@@ -323,7 +366,7 @@ async def record_skipped(*, session: AsyncSession, workspace_id: int, item: Skip
             workspace_id=workspace_id,
             source=item.source,
             external_id=item.external_id,
-            reason=item.reason,
+            reason=item.reason[:100],
         )
     )
     await session.flush()

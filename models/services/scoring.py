@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from learning.features import Features, compute_features
+from learning.features import UPCOMING, Features, compute_features
 from learning.scorer import Score, Scorer
 from learning.timeline import LeadTimeline, Touch, seniority_of
 from models.account import Account
@@ -84,13 +84,19 @@ async def _touches(
     return grouped
 
 
+def _known(activity: Activity, moment: datetime) -> bool:
+    """Past activities, and meetings booked ahead (features check when they were booked)."""
+    horizon = moment + UPCOMING if activity.kind == "meeting" else moment
+    return activity.occurred_at <= horizon
+
+
 async def load_timelines(
     *, session: AsyncSession, contacts: Sequence[Contact], at: Mapping[int, datetime]
 ) -> dict[int, tuple[LeadTimeline, Deal | None]]:
     """Everything scoring may know about each contact as of its own moment, in a few queries."""
     ids = [c.id for c in contacts]
     moments = [at[c.id or 0] for c in contacts]
-    activities = await _touches(session, ids, min(moments), max(moments))
+    activities = await _touches(session, ids, min(moments), max(moments) + UPCOMING)
     deals = await _open_deals(session, contacts)
     changes = await session.exec(
         select(ContactChange.contact_id, ContactChange.changed_at).where(
@@ -126,7 +132,7 @@ async def load_timelines(
         timelines[cid] = (
             LeadTimeline(
                 touches=tuple(
-                    touch_of(a) for a in activities.get(cid, []) if a.occurred_at <= moment
+                    touch_of(a) for a in activities.get(cid, []) if _known(a, moment)
                 ),
                 seniority=seniority_of(contact.title),
                 title_changed_at=max(changed, default=None),

@@ -25,6 +25,8 @@ async def add_participant(*, session: AsyncSession, activity: Activity, contact_
     )
     if activity.contact_id is None:
         activity.contact_id = contact_id
+        contact = await session.get(Contact, contact_id)
+        activity.account_id = activity.account_id or (contact.account_id if contact else None)
         session.add(activity)
     await session.flush()
     return True
@@ -74,4 +76,7 @@ async def stitch_visitor(*, session: AsyncSession, contact: Contact, visitor_id:
     moved = 0
     for activity in anonymous.all():
         moved += await add_participant(session=session, activity=activity, contact_id=contact.id)
+        if contact.last_touch_at is None or contact.last_touch_at < activity.occurred_at:
+            contact.last_touch_at = activity.occurred_at
+    session.add(contact)
     return moved

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 341f57547c1c
+Revision ID: 433a330f2881
 Revises:
-Create Date: 2026-11-25 10:40:35.055918
+Create Date: 2026-11-25 11:12:21.200401
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import models.types
 
-revision: str = "341f57547c1c"
+revision: str = "433a330f2881"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -284,7 +284,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("received_at", models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["workspace_id"], ["workspace.id"], name=op.f("fk_skippeditem_workspace_id_workspace")
