@@ -71,13 +71,25 @@ def import_mail(
     paths: Annotated[list[Path], typer.Argument(help=".eml files, folders or mbox files.")],
 ) -> None:
     """Backfill mail through the same path as live capture; importing again changes nothing."""
+    from rich.progress import Progress
+
     from bot.commands import with_runtime
-    from bot.flows import import_mail as run_import
+    from bot.imports import import_mail as run_import
+    from handlers.mail_files import count_messages
 
     settings = _settings()
     try:
         config = load_config(settings.config_path)
-        counts = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, paths)))
+        total = count_messages(paths)
+        with Progress(transient=True) as bar:
+            task = bar.add_task("importing mail", total=total)
+
+            def advance(done: int) -> None:
+                bar.advance(task, done)
+
+            counts = asyncio.run(
+                with_runtime(settings, config, lambda rt: run_import(rt, paths, progress=advance))
+            )
     except (ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no messages found")

@@ -17,7 +17,7 @@ def import_ics(
     """Import meetings from calendar files; importing again changes nothing."""
     from bot.cli import _fail, _settings  # here: bot.cli imports this module
     from bot.commands import with_runtime
-    from bot.flows import import_ics as run_import
+    from bot.imports import import_ics as run_import
 
     settings = _settings()
     try:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from pathlib import Path
-
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime import Runtime
-from handlers.calendar import meetings_from_ics, read_ics_files
-from handlers.mail_capture import email_inputs
-from handlers.mail_files import read_messages
 from models.db import unit_of_work
 from models.services.capture import quarantine, record_activity, record_skipped
 from models.services.events import first_delivery
@@ -61,20 +54,6 @@ async def capture(runtime: Runtime, item: CaptureInput) -> str:
         return await capture_in(session, runtime, item)
 
 
-async def import_mail(runtime: Runtime, paths: Iterable[Path]) -> Counter[str]:
-    """Backfill from .eml files, folders and mbox files, invites included, on the one path."""
-    crm = runtime.config.crm
-    outcomes: Counter[str] = Counter()
-    for _where, raw in read_messages(paths):
-        for item in email_inputs(
-            raw, internal_domains=crm.internal_domains, default_region=crm.default_region
-        ):
-            outcomes[await capture(runtime, item)] += 1
-    outcomes["nudged"] = await sweep(runtime)
-    log.info("import_mail.done", **outcomes)
-    return outcomes
-
-
 async def sweep(runtime: Runtime) -> int:
     """Queue nudges for hot leads nobody has been told about; returns how many."""
     async with unit_of_work(runtime.sessions) as session:
@@ -112,14 +91,3 @@ async def apply_feedback(
             salt=runtime.salt,
             now=runtime.clock(),
         )
-
-
-async def import_ics(runtime: Runtime, paths: Iterable[Path]) -> Counter[str]:
-    """Backfill meetings from .ics files and folders of them through the one ingestion path."""
-    outcomes: Counter[str] = Counter()
-    for _where, data in read_ics_files(paths):
-        for item in meetings_from_ics(data, internal_domains=runtime.config.crm.internal_domains):
-            outcomes[await capture(runtime, item)] += 1
-    outcomes["nudged"] = await sweep(runtime)
-    log.info("import_ics.done", **outcomes)
-    return outcomes

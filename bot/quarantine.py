@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from sqlmodel import col, select
 
 from bot.flows import CaptureInput, capture_in
 from bot.runtime import Runtime
 from bot.sources import WEBHOOK_SOURCES
-from handlers.mail_capture import email_input
+from handlers.calendar import meetings_from_ics
+from handlers.mail_capture import email_inputs
 from handlers.webhook import WebhookSource
 from models.activity import Quarantine
 from models.db import unit_of_work
@@ -24,14 +26,12 @@ def readers(runtime: Runtime) -> dict[str, Reader]:
     """How each source's bytes are read, as live capture reads them."""
     crm = runtime.config.crm
 
-    def mail(raw: bytes) -> Sequence[CaptureInput]:
-        return [
-            email_input(
-                raw, internal_domains=crm.internal_domains, default_region=crm.default_region
-            )
-        ]
-
-    found: dict[str, Reader] = {"email": mail}
+    found: dict[str, Reader] = {
+        "email": partial(
+            email_inputs, internal_domains=crm.internal_domains, default_region=crm.default_region
+        ),
+        "calendar": partial(meetings_from_ics, internal_domains=crm.internal_domains),
+    }
     for source in WEBHOOK_SOURCES:
         found[source.name] = _webhook_reader(runtime, source)
     return found

@@ -39,3 +39,20 @@ def read_messages(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
             yield from _from_file(path)
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
+
+
+def count_messages(paths: Iterable[Path]) -> int:
+    """How many messages the paths hold (a quick scan: mbox separators, mail files)."""
+    total = 0
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            suffix = file.suffix.lower()
+            if path.is_dir() and suffix not in MAIL_SUFFIXES and suffix != ".mbox":
+                continue
+            if file.is_file() and _is_mbox(file):
+                with file.open("rb") as handle:
+                    total += sum(1 for line in handle if line.startswith(b"From "))
+            elif file.is_file():
+                total += 1
+    return total

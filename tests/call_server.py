@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import SQLModel, select
 
 from bot.config import AppConfig
-from bot.flows import import_mail
+from bot.imports import import_mail
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.serve import connect_slack
 from bot.web import create_web_app

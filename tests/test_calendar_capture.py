@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.cli_calendar import register
-from bot.flows import import_ics, import_mail
+from bot.imports import import_ics, import_mail
 from bot.runtime import Runtime
 from handlers.mail import parse_email
 from learning.features import Features, compute_features

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
 from bot.config import AppConfig
-from bot.flows import import_mail
+from bot.imports import import_mail
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.serve import connect_slack, start_socket_mode
