@@ -17,12 +17,14 @@ import structlog
 from aiohttp import web
 
 from bot.flows import capture_in
+from bot.intake import Arrival, Intake
 from bot.runtime import Runtime
 from bot.settings import SettingsError
 from handlers.signing import SignatureError
 from handlers.webhook import CaptureInput, SignedRequest, WebhookSource, body_digest
 from models.db import unit_of_work
-from models.services.inbox import accept_raw, first_signature, lock_raw, pending_raw
+from models.services.capture import record_activities
+from models.services.inbox import lock_raw, lock_raws, pending_raw
 from models.services.inputs import ActivityIn, QuarantineIn
 from models.types import utcnow
 
@@ -43,10 +45,41 @@ class Inbox:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Process every pending body; returns how many."""
+        """Process every pending body, a batch per transaction; returns how many."""
+        done = 0
+        while True:
+            async with unit_of_work(self.runtime.sessions) as session:
+                ids = await pending_raw(session=session, sources=frozenset(self.sources))
+            if not ids:
+                return done
+            try:
+                done += await self._capture_batch(ids)
+            except Exception as exc:
+                log.warning("inbox.batch_failed", size=len(ids), error=type(exc).__name__)
+                done += sum([await self._process(raw_id) for raw_id in ids])
+
+    async def _capture_batch(self, ids: list[int]) -> int:
+        """All the bodies in one transaction: activities set-based, the rest one by one."""
         async with unit_of_work(self.runtime.sessions) as session:
-            ids = await pending_raw(session=session, sources=frozenset(self.sources))
-        return sum([await self._process(raw_id) for raw_id in ids])
+            raws = await lock_raws(session=session, raw_ids=ids)
+            activities: list[ActivityIn] = []
+            for raw in raws:
+                for item in self._parse(raw.source, raw.body, raw.content_type, raw.external_id):
+                    if isinstance(item, ActivityIn):
+                        activities.append(replace(item, raw=None, raw_item_id=raw.id))
+                    else:
+                        await capture_in(session, self.runtime, item)
+                raw.processed_at = utcnow()
+                session.add(raw)
+            await record_activities(
+                session=session,
+                scorer=self.runtime.scorer,
+                workspace_id=self.runtime.workspace_id,
+                items=activities,
+                config=self.runtime.config.crm,
+                now=self.runtime.clock(),
+            )
+        return len(raws)
 
     async def _process(self, raw_id: int) -> int:
         """Capture one body; if storing it fails, quarantine it so it never blocks the rest."""
@@ -120,7 +153,11 @@ def _form(request: web.Request, body: bytes) -> Mapping[str, str]:
 
 
 def webhook_handler(
-    runtime: Runtime, inbox: Inbox, source: WebhookSource, *, clock: Callable[[], float] = time.time
+    runtime: Runtime,
+    intake: Intake,
+    source: WebhookSource,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The aiohttp handler of one source: 401 for a bad signature, else store and 200."""
 
@@ -143,20 +180,11 @@ def webhook_handler(
             item_id = source.item_id(body, signed.form)
         except (ValueError, KeyError, TypeError):
             item_id = body_digest(body)
-        async with unit_of_work(runtime.sessions) as session:
-            if key is not None and not await first_signature(
-                session=session, source=source.name, key=key
-            ):
-                return web.json_response({"ok": False, "error": "replayed request"}, status=401)
-            stored = await accept_raw(
-                session=session,
-                workspace_id=runtime.workspace_id,
-                source=source.name,
-                external_id=item_id,
-                body=body,
-                content_type=request.content_type,
-            )
-        inbox.wake()
-        return web.json_response({"ok": True, "duplicate": not stored})
+        outcome = await intake.submit(
+            Arrival(source.name, key, item_id, body, request.content_type)
+        )
+        if outcome == "replayed":
+            return web.json_response({"ok": False, "error": "replayed request"}, status=401)
+        return web.json_response({"ok": True, "duplicate": outcome == "duplicate"})
 
     return handle

@@ -51,7 +51,8 @@ def redact_event(
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Send structlog and the standard library's logging through the redactor."""
     logging.basicConfig(level=level.upper(), format="%(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "aioimaplib"):  # aioimaplib's debug lines contain mail
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

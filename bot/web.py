@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -11,6 +12,8 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 
 from bot.inbox import Inbox, webhook_handler
+from bot.intake import Intake
+from bot.mailboxes import start_listeners
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime
 from bot.scheduler import create_scheduler
@@ -40,20 +43,28 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "model_version": runtime.scorer.version})
 
 
-async def _run_poster(app: web.Application) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(app[POSTER].run_forever(stop))
-    yield
-    stop.set()
-    await task
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
-async def _run_inbox(app: web.Application) -> AsyncIterator[None]:
+def _background(*loops: Loop) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that runs loops for the app's lifetime and stops them in order."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(loop(stop)) for loop in loops]
+        yield
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    return context
+
+
+async def _run_mailboxes(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(app[INBOX].run_forever(stop))
+    tasks = start_listeners(app[RUNTIME], stop)
     yield
     stop.set()
-    await task
+    await asyncio.gather(*tasks)
 
 
 async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:
@@ -72,12 +83,13 @@ def create_web_app(
     """The HTTP application; the poster, inbox and scheduler run for as long as it does."""
     app = web.Application(client_max_size=25 * 1024 * 1024)
     inbox = Inbox(runtime, sources)
+    intake = Intake(runtime, inbox.wake)
     app[RUNTIME], app[BOLT], app[POSTER], app[INBOX] = runtime, bolt, poster, inbox
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     for source in sources:
-        app.router.add_post(source.path, webhook_handler(runtime, inbox, source))
-    app.cleanup_ctx.append(_run_poster)
-    app.cleanup_ctx.append(_run_inbox)
+        app.router.add_post(source.path, webhook_handler(runtime, intake, source))
+    app.cleanup_ctx.append(_background(intake.run, poster.run_forever, inbox.run_forever))
+    app.cleanup_ctx.append(_run_mailboxes)
     app.cleanup_ctx.append(_run_scheduler)
     return app

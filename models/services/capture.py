@@ -82,7 +82,7 @@ def apply_update(activity: Activity, item: ActivityIn) -> bool:
         activity.facts = merged
     else:
         return False
-    activity.subject = item.subject or activity.subject
+    activity.subject = _cut(item.subject, 500) or activity.subject
     activity.body = item.body or activity.body
     activity.direction = item.direction or activity.direction
     return True
@@ -117,6 +117,15 @@ async def _people(
     return found
 
 
+def _cut(text: str | None, limit: int) -> str | None:
+    """Text that fits its column (outside input can be any length).
+
+    >>> _cut("x" * 600, 500) == "x" * 499 + "…"
+    True
+    """
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _activity_row(
     workspace_id: int, item: ActivityIn, main: Contact | None, rep: User | None
 ) -> dict[str, Any]:
@@ -125,7 +134,7 @@ def _activity_row(
         "workspace_id": workspace_id,
         "kind": item.kind,
         "source": item.source,
-        "external_id": item.external_id,
+        "external_id": item.external_id[:500],
         "contact_id": main.id if main else None,
         "account_id": main.account_id if main else None,
         "deal_id": None,
@@ -133,10 +142,10 @@ def _activity_row(
         "raw_item_id": item.raw_item_id,
         "occurred_at": item.occurred_at,
         "direction": item.direction,
-        "subject": item.subject,
+        "subject": _cut(item.subject, 500),
         "body": item.body,
-        "thread_key": item.thread_key,
-        "visitor_id": item.visitor_id,
+        "thread_key": _cut(item.thread_key, 500),
+        "visitor_id": _cut(item.visitor_id, 200),
         "revision": item.revision,
         "facts": item.facts,
         "created_at": utcnow(),

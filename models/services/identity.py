@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -147,7 +148,7 @@ async def _known_identities(
 async def _accounts_for(
     session: AsyncSession, workspace_id: int, companies: dict[str, str | None]
 ) -> dict[str, Account]:
-    """The account of every company domain, creating the missing ones in one flush."""
+    """The account of every company domain, creating the missing ones."""
     if not companies:
         return {}
     query = select(Account).where(
@@ -156,12 +157,27 @@ async def _accounts_for(
     found = {a.domain or "": a for a in (await session.exec(query)).all()}
     for domain, company in companies.items():
         if domain not in found:
-            found[domain] = Account(
-                workspace_id=workspace_id, domain=domain, name=company or _company_name(domain)
-            )
-            session.add(found[domain])
-    await session.flush()
+            found[domain] = await _new_account(session, workspace_id, domain, company)
     return found
+
+
+async def _new_account(
+    session: AsyncSession, workspace_id: int, domain: str, company: str | None
+) -> Account:
+    """Create an account, or take the one another worker created a moment earlier."""
+    account = Account(
+        workspace_id=workspace_id, domain=domain, name=company or _company_name(domain)
+    )
+    try:
+        async with session.begin_nested():
+            session.add(account)
+            await session.flush()
+    except IntegrityError:
+        query = select(Account).where(
+            Account.workspace_id == workspace_id, Account.domain == domain
+        )
+        return (await session.exec(query)).one()
+    return account
 
 
 def _key(person: PersonIn) -> tuple[str, str]:

@@ -69,3 +69,14 @@ async def lock_raw(*, session: AsyncSession, raw_id: int) -> RawItem | None:
         .with_for_update(skip_locked=True)
     )
     return (await session.exec(query)).first()
+
+
+async def lock_raws(*, session: AsyncSession, raw_ids: list[int]) -> list[RawItem]:
+    """Unprocessed bodies, oldest first, locked for this transaction (other workers skip them)."""
+    query = (
+        select(RawItem)
+        .where(col(RawItem.id).in_(raw_ids), col(RawItem.processed_at).is_(None))
+        .order_by(col(RawItem.id))
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())

@@ -90,6 +90,8 @@ async def queue_hot_lead(
     """
     if now - scored.snapshot.taken_at > timedelta(hours=config.nudges.max_age_hours):
         return None
+    if scored.score.value < config.scoring.hot:
+        return None  # neither a new hot lead nor a hot lead's jump
     assert contact.id is not None
     first = await _latest_lead_nudge(session, contact.id)
     news = _news(scored, config, first, now)

@@ -131,9 +131,7 @@ async def load_timelines(
         changed = [t for t in title_changes.get(cid, []) if t <= moment]
         timelines[cid] = (
             LeadTimeline(
-                touches=tuple(
-                    touch_of(a) for a in activities.get(cid, []) if _known(a, moment)
-                ),
+                touches=tuple(touch_of(a) for a in activities.get(cid, []) if _known(a, moment)),
                 seniority=seniority_of(contact.title),
                 title_changed_at=max(changed, default=None),
                 industry=account.industry if account else None,

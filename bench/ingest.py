@@ -1,0 +1,196 @@
+"""P1: bulk mail import (emails/s parsed, resolved, stored and scored) and webhooks over HTTP.
+
+Run with ``python -m bench.ingest``; figures go to bench/results.json beside the goals
+(≥ 2,000 emails/s; ≥ 1,000 webhook events/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+from rich.console import Console
+from sqlmodel import col, func, select
+
+from bench.results import record, summary
+from bot.app import create_bolt_app, create_web_client
+from bot.config import load_config
+from bot.demo import demo_config
+from bot.imports import import_mail
+from bot.outbox import OutboxPoster
+from bot.runtime import Runtime, close_runtime, open_runtime
+from bot.sample_data import generate
+from bot.settings import Settings, to_async_url
+from bot.terminal import TerminalTransport
+from bot.web import create_web_app
+from handlers.signing import generic_headers
+from models.activity import RawItem
+from models.db import create_engine, session_factory, unit_of_work
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+SECRET = "bench-webhook-secret"
+RUNS = 3
+
+
+def _settings(folder: Path) -> Settings:
+    return Settings.model_construct(
+        database_url=f"sqlite:///{folder / 'bench.db'}",
+        config_path=ROOT / "app.yaml",
+        webhook_secret=SecretStr(SECRET),
+        pseudonym_salt=SecretStr("bench-salt"),
+        public_url="http://127.0.0.1",
+        slack_api_url="http://127.0.0.1:9/api/",
+    )
+
+
+async def _runtime(folder: Path, contacts: int) -> tuple[Runtime, list[bytes]]:
+    sample = generate(seed=11, now=NOW, contacts=contacts)
+    config = demo_config(load_config(ROOT / "app.yaml"), sample)
+    runtime = await open_runtime(_settings(folder), config, clock=lambda: NOW)
+    return runtime, list(sample.emails)
+
+
+async def mail_run(contacts: int) -> float:
+    """One import of the sample's mail into a fresh database; emails per second."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        runtime, emails = await _runtime(folder, contacts)
+        inbox = folder / "mail"
+        inbox.mkdir()
+        for n, raw in enumerate(emails):
+            (inbox / f"{n:06d}.eml").write_bytes(raw)
+        started = time.perf_counter()
+        await import_mail(runtime, [inbox])
+        elapsed = time.perf_counter() - started
+        await close_runtime(runtime)
+    return len(emails) / elapsed
+
+
+def _event(n: int) -> bytes:
+    event = {
+        "id": f"pv-{n}",
+        "type": "page_view",
+        "occurred_at": "2026-11-20T14:00:00Z",
+        "email": f"visitor{n % 500}@prospect{n % 50}.example",
+        "url": "https://acme-analytics.example/pricing",
+        "dwell_s": 40,
+    }
+    return json.dumps({"events": [event]}).encode()
+
+
+async def _post_all(url: str, bodies: list[bytes], concurrency: int) -> list[int]:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    statuses: list[int] = []
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            headers = generic_headers(body, SECRET, timestamp=int(time.time()))
+            headers["Content-Type"] = "application/json"
+            async with session.post(url, data=body, headers=headers) as response:
+                statuses.append(response.status)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return statuses
+
+
+async def _pending(database: Path) -> int:
+    engine = create_engine(to_async_url(f"sqlite:///{database}"))
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            query = select(func.count()).where(col(RawItem.processed_at).is_(None))
+            return int((await session.exec(query)).one())
+    finally:
+        await engine.dispose()
+
+
+async def _serve(folder: Path, port: int, stop_file: Path) -> None:
+    runtime, _emails = await _runtime(folder, 50)
+    bolt = create_bolt_app(
+        runtime,
+        client=create_web_client("xoxb-bench", runtime.settings.api_base_url),
+        signing_secret="bench",
+    )
+    poster = OutboxPoster(runtime.sessions, TerminalTransport(Console(quiet=True)))
+    runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    while not stop_file.exists():  # noqa: ASYNC110, ASYNC240 - the parent signals by a file
+        await asyncio.sleep(0.1)
+    await runner.cleanup()
+    await close_runtime(runtime)
+
+
+def serve(folder: Path, port: int, stop_file: Path) -> None:
+    """The server under test, in its own process (so the load generator does not share its loop)."""
+    asyncio.run(_serve(folder, port, stop_file))
+
+
+async def _wait_up(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.post(url, data=b"{}") as response:
+                    if response.status in (401, 503):
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("bench server did not start")
+
+
+async def webhook_run(events: int, concurrency: int = 32) -> dict[str, float]:
+    """Signed marketing events over HTTP: accepted per second, and processed per second."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        port = 18000 + os.getpid() % 1000
+        server = get_context("spawn").Process(target=serve, args=(folder, port, folder / "stop"))
+        server.start()
+        url = f"http://127.0.0.1:{port}/webhooks/marketing"
+        await _wait_up(url)
+        bodies = [_event(n) for n in range(events)]
+        started = time.perf_counter()
+        statuses = await _post_all(url, bodies, concurrency)
+        accepted = time.perf_counter() - started
+        while await _pending(folder / "bench.db"):  # noqa: ASYNC110 - another process writes it
+            await asyncio.sleep(0.05)
+        processed = time.perf_counter() - started
+        (folder / "stop").touch()
+        server.join(30)
+    if statuses.count(200) != events:
+        raise RuntimeError(f"not every event was accepted: {sorted(set(statuses))}")
+    return {"accepted_per_s": events / accepted, "processed_per_s": events / processed}
+
+
+async def main() -> None:
+    """Repeat each measurement and record medians and p99."""
+    mail = [await mail_run(500) for _ in range(RUNS)]
+    hooks = [await webhook_run(2000) for _ in range(RUNS)]
+    record(
+        "P1",
+        {
+            "emails_per_s": summary(mail) | {"goal": 2000},
+            "webhook_events_accepted_per_s": summary([h["accepted_per_s"] for h in hooks])
+            | {"goal": 1000},
+            "webhook_events_processed_per_s": summary([h["processed_per_s"] for h in hooks]),
+            "setup": "sample company, 500 contacts (~3,400 emails) per mail run; 2,000 signed "
+            "single-event page views over loopback HTTP, 32 concurrent clients; SQLite",
+        },
+    )
+    print(json.dumps(json.loads((ROOT / "bench" / "results.json").read_text())["P1"], indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
