@@ -32,6 +32,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+bench: setup
+	$(BIN)/python -m bench.ingest
+
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
