@@ -26,7 +26,10 @@ async def import_mail(
     paths = list(paths)
     crm = runtime.config.crm
     reader = partial(
-        email_inputs, internal_domains=crm.internal_domains, default_region=crm.default_region
+        email_inputs,
+        internal_domains=crm.internal_domains,
+        default_region=crm.default_region,
+        max_attachment_bytes=crm.capture.max_attachment_bytes,
     )
     raws = (raw for _where, raw in read_messages(paths))
     outcomes = await capture_many(

@@ -246,7 +246,10 @@ class MailboxListener:
         crm = self.runtime.config.crm
         try:
             items = email_inputs(
-                raw, internal_domains=crm.internal_domains, default_region=crm.default_region
+                raw,
+                internal_domains=crm.internal_domains,
+                default_region=crm.default_region,
+                max_attachment_bytes=crm.capture.max_attachment_bytes,
             )
         except Exception as exc:  # a reader bug must not stop the folder
             self._log.exception("mailbox.unreadable", uid=uid)

@@ -28,7 +28,10 @@ def readers(runtime: Runtime) -> dict[str, Reader]:
 
     found: dict[str, Reader] = {
         "email": partial(
-            email_inputs, internal_domains=crm.internal_domains, default_region=crm.default_region
+            email_inputs,
+            internal_domains=crm.internal_domains,
+            default_region=crm.default_region,
+            max_attachment_bytes=crm.capture.max_attachment_bytes,
         ),
         "calendar": partial(meetings_from_ics, internal_domains=crm.internal_domains),
     }

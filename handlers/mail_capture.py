@@ -5,6 +5,9 @@ Calendar invites inside the message become meetings as well (see :mod:`handlers.
 
 from __future__ import annotations
 
+import email
+from email.policy import compat32
+
 from handlers.calendar import meetings_from_ics
 from handlers.mail import MailParseError, ParsedEmail, direction, external_participants, parse_email
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
@@ -35,17 +38,25 @@ def _people(parsed: ParsedEmail, internal_domains: frozenset[str]) -> tuple[Pers
 
 
 def email_input(
-    raw: bytes, *, internal_domains: frozenset[str], default_region: str = "US"
+    raw: bytes,
+    *,
+    internal_domains: frozenset[str],
+    default_region: str = "US",
+    max_attachment_bytes: int | None = None,
 ) -> MailInput:
     """Turn one RFC 5322 message into what the ingestion path takes, without its invites."""
     parsed = _parse(raw, default_region)
     if isinstance(parsed, QuarantineIn):
         return parsed
-    return _email_item(raw, parsed, internal_domains)
+    return _email_item(raw, parsed, internal_domains, max_attachment_bytes)
 
 
 def email_inputs(
-    raw: bytes, *, internal_domains: frozenset[str], default_region: str = "US"
+    raw: bytes,
+    *,
+    internal_domains: frozenset[str],
+    default_region: str = "US",
+    max_attachment_bytes: int | None = None,
 ) -> list[MailInput]:
     """The message's own input, then a meeting input for every event of its invites.
 
@@ -55,7 +66,7 @@ def email_inputs(
     parsed = _parse(raw, default_region)
     if isinstance(parsed, QuarantineIn):
         return [parsed]
-    items: list[MailInput] = [_email_item(raw, parsed, internal_domains)]
+    items: list[MailInput] = [_email_item(raw, parsed, internal_domains, max_attachment_bytes)]
     for part in parsed.calendar_parts:
         items.extend(meetings_from_ics(part, internal_domains=internal_domains))
     return items
@@ -68,11 +79,30 @@ def _parse(raw: bytes, default_region: str) -> ParsedEmail | QuarantineIn:
         return QuarantineIn(source=SOURCE, reason=f"unreadable email: {exc}", raw=raw)
 
 
-def _email_item(raw: bytes, parsed: ParsedEmail, internal_domains: frozenset[str]) -> MailInput:
+def without_large_parts(raw: bytes, limit: int) -> bytes:
+    """The message with every attachment over ``limit`` bytes replaced by a short note."""
+    message = email.message_from_bytes(raw, policy=compat32)
+    changed = False
+    for part in message.walk():
+        if part.is_multipart() or not (part.get_filename() or part.get_content_disposition()):
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and len(payload) > limit:
+            del part["Content-Transfer-Encoding"]
+            part["Content-Transfer-Encoding"] = "7bit"
+            part.set_payload(f"[{len(payload)} bytes not stored: over the attachment limit]\n")
+            changed = True
+    return message.as_bytes() if changed else raw
+
+
+def _email_item(
+    raw: bytes, parsed: ParsedEmail, internal_domains: frozenset[str], limit: int | None
+) -> MailInput:
     if parsed.skip_reason:
         return SkippedIn(SOURCE, parsed.message_id, parsed.skip_reason)
     way = direction(parsed, internal_domains)
     people = _people(parsed, internal_domains)
+    large = [a for a in parsed.attachments if limit is not None and a.size > limit]
     if way == "internal" or not people:
         return SkippedIn(SOURCE, parsed.message_id, "internal")
     return ActivityIn(
@@ -89,7 +119,17 @@ def _email_item(raw: bytes, parsed: ParsedEmail, internal_domains: frozenset[str
         facts={
             "attachments": len(parsed.attachments),
             "recipients": len(parsed.to) + len(parsed.cc),
+            **(
+                {
+                    "attachments_not_stored": [
+                        {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                        for a in large
+                    ]
+                }
+                if large
+                else {}
+            ),
         },
-        raw=raw,
+        raw=without_large_parts(raw, limit) if large and limit is not None else raw,
         content_type="message/rfc822",
     )
