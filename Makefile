@@ -34,6 +34,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.backtest
 
 format: setup
 	$(BIN)/ruff format .

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_backtest import register as register_backtest
 from bot.cli_calendar import register as register_calendar
 from bot.cli_mailbox import register as register_mailbox_commands
 from bot.config import ConfigError, load_config, manifest_yaml
@@ -18,6 +19,7 @@ from bot.settings import Settings, SettingsError
 app = typer.Typer(help="Nudge: the CRM that lives in Slack.", no_args_is_help=True)
 register_calendar(app)
 register_mailbox_commands(app)
+register_backtest(app)
 
 
 def _settings() -> Settings:

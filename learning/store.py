@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.features import Features
-from learning.pipeline import LeadModel, build_model
+from learning.pipeline import PIPELINE_VERSION, LeadModel, build_model
 from learning.scorer import PendingUpdate
 from models.learning import LearningLogEntry, ModelSnapshot
 
@@ -73,6 +73,7 @@ async def record_update(
             ModelSnapshot(
                 workspace_id=workspace_id,
                 version=version,
+                pipeline_version=PIPELINE_VERSION,
                 last_log_id=entry.id,
                 outcomes_seen=pending.outcomes_seen,
                 blob=pending.model.to_bytes(),
@@ -108,10 +109,16 @@ async def replay(*, session: AsyncSession, workspace_id: int) -> LoadedModel:
 
 
 async def load_live(*, session: AsyncSession, workspace_id: int) -> LoadedModel:
-    """The newest snapshot plus any logged updates after it (a fresh model if none)."""
+    """The newest snapshot plus any logged updates after it.
+
+    Snapshots of an older pipeline are ignored: the model is then rebuilt from the log.
+    """
     result = await session.exec(
         select(ModelSnapshot)
-        .where(ModelSnapshot.workspace_id == workspace_id)
+        .where(
+            ModelSnapshot.workspace_id == workspace_id,
+            ModelSnapshot.pipeline_version == PIPELINE_VERSION,
+        )
         .order_by(col(ModelSnapshot.version).desc())
         .limit(1)
     )

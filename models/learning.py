@@ -40,6 +40,7 @@ class ModelSnapshot(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     version: int
+    pipeline_version: int = 0
     last_log_id: int | None = None
     outcomes_seen: int = 0
     blob: bytes = Field(sa_type=LargeBinary)

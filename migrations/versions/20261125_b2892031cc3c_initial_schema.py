@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 433a330f2881
+Revision ID: b2892031cc3c
 Revises:
-Create Date: 2026-11-25 11:12:21.200401
+Create Date: 2026-11-25 11:38:56.490712
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import models.types
 
-revision: str = "433a330f2881"
+revision: str = "b2892031cc3c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -214,6 +214,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("pipeline_version", sa.Integer(), nullable=False),
         sa.Column("last_log_id", sa.Integer(), nullable=True),
         sa.Column("outcomes_seen", sa.Integer(), nullable=False),
         sa.Column("blob", sa.LargeBinary(), nullable=False),
