@@ -12,6 +12,7 @@ import typer
 from bot.cli_backtest import register as register_backtest
 from bot.cli_calendar import register as register_calendar
 from bot.cli_mailbox import register as register_mailbox_commands
+from bot.cli_support import cli_settings, fail
 from bot.config import ConfigError, load_config, manifest_yaml
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError
@@ -22,34 +23,23 @@ register_mailbox_commands(app)
 register_backtest(app)
 
 
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings.log_level)
-    return settings
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"nudge: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
-
-
 @app.command()
 def migrate() -> None:
     """Apply the database migrations."""
     from bot.commands import run_migrate
 
-    asyncio.run(run_migrate(_settings()))
+    asyncio.run(run_migrate(cli_settings()))
     typer.echo("database is up to date")
 
 
 @app.command()
 def manifest() -> None:
     """Print the Slack app manifest, ready to paste at api.slack.com/apps."""
-    settings = _settings()
+    settings = cli_settings()
     try:
         typer.echo(manifest_yaml(load_config(settings.config_path)), nl=False)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @app.command()
@@ -61,12 +51,12 @@ def serve(
     """Run Nudge: Slack listeners (HTTP or Socket Mode), webhooks and the outbox poster."""
     from bot.serve import run_serve
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         settings.require_slack(socket_mode=socket)
         config = load_config(settings.config_path)
     except (SettingsError, ConfigError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     asyncio.run(run_serve(settings, config, host=host, port=port, socket_mode=socket))
 
 
@@ -81,7 +71,7 @@ def import_mail(
     from bot.imports import import_mail as run_import
     from handlers.mail_files import count_messages
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         config = load_config(settings.config_path)
         total = count_messages(paths)
@@ -95,7 +85,7 @@ def import_mail(
                 with_runtime(settings, config, lambda rt: run_import(rt, paths, progress=advance))
             )
     except (ConfigError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no messages found")
 
 
@@ -106,11 +96,11 @@ def stats(
     """Counts: activities by source, contacts, accounts, deals, nudges, feedback, model."""
     from bot.commands import stats_of, with_runtime
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         counts = asyncio.run(with_runtime(settings, load_config(settings.config_path), stats_of))
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps(counts, sort_keys=True))
         return
@@ -131,7 +121,7 @@ def demo(
     try:
         config = load_config(settings.config_path)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     asyncio.run(run_demo(settings, config, seed=seed, database=database))
 
 
@@ -143,12 +133,12 @@ def import_deals(
     from bot.commands import with_runtime
     from bot.deals_import import import_deals as run_import
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         config = load_config(settings.config_path)
         counts, bad = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, path)))
     except (ConfigError, FileNotFoundError, UnicodeDecodeError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     for row in bad:
         typer.secho(f"line {row.line}: {row.reason}", fg=typer.colors.YELLOW, err=True)
     typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
@@ -168,7 +158,7 @@ def quarantine_list(
     from bot.commands import with_runtime
     from bot.quarantine import list_quarantine
 
-    settings = _settings()
+    settings = cli_settings()
     config = load_config(settings.config_path)
     rows = asyncio.run(
         with_runtime(
@@ -190,7 +180,7 @@ def quarantine_retry(
     from bot.commands import with_runtime
     from bot.quarantine import retry_quarantine
 
-    settings = _settings()
+    settings = cli_settings()
     config = load_config(settings.config_path)
     counts = asyncio.run(with_runtime(settings, config, lambda rt: retry_quarantine(rt, ids or ())))
     typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing to retry")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_support import cli_settings, fail
 from bot.config import ConfigError, load_config
 
 
@@ -15,16 +16,15 @@ def import_ics(
     paths: Annotated[list[Path], typer.Argument(help=".ics files or folders of them.")],
 ) -> None:
     """Import meetings from calendar files; importing again changes nothing."""
-    from bot.cli import _fail, _settings  # here: bot.cli imports this module
     from bot.commands import with_runtime
     from bot.imports import import_ics as run_import
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         config = load_config(settings.config_path)
         counts = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, paths)))
     except (ConfigError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 

@@ -24,8 +24,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from bot.cli_support import cli_settings, fail
 from bot.config import AppConfig, ConfigError, load_config
-from bot.logs import configure_logging
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def add(
     }  # fmt: skip
     secret = os.environ.get(secret_env)
     if secret and secret in [*map(str, fields.values()), *fields["folders"]]:
-        raise _fail(f"the value of {secret_env} is among the options: secrets stay out of app.yaml")
+        raise fail(f"the value of {secret_env} is among the options: secrets stay out of app.yaml")
 
     def change(mailboxes: CommentedSeq) -> str:
         if any(entry.get("name") == name for entry in mailboxes):
@@ -158,25 +158,14 @@ def remove(name: Annotated[str, typer.Argument(help="Name of the mailbox.")]) ->
 
 def _run_edit(change: Callable[[CommentedSeq], str]) -> None:
     try:
-        typer.echo(edit_mailboxes(_settings().config_path, change))
+        typer.echo(edit_mailboxes(cli_settings().config_path, change))
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings.log_level)
-    return settings
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"nudge: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
+        raise fail(str(exc)) from exc
 
 
 def list_mailboxes() -> None:
     """Show the configured mailboxes and how far each folder has been captured."""
-    settings = _settings()
+    settings = cli_settings()
     config = _config(settings)
     rows = asyncio.run(_checkpoints(settings, config))
     if not config.crm.mailboxes:
@@ -215,20 +204,20 @@ def _config(settings: Settings) -> AppConfig:
     try:
         return load_config(settings.config_path)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def listen() -> None:
     """Run only the IMAP listeners of app.yaml (no Slack, no web server) until stopped."""
-    settings = _settings()
+    settings = cli_settings()
     config = _config(settings)
     if not config.crm.mailboxes:
-        raise _fail("no mailboxes in app.yaml: add one with `nudge mailbox add`")
+        raise fail("no mailboxes in app.yaml: add one with `nudge mailbox add`")
     missing = sorted(
         {m.secret_env for m in config.crm.mailboxes if not os.environ.get(m.secret_env)}
     )
     if missing:
-        raise _fail(f"set {', '.join(missing)} in the environment (the mailboxes' secrets)")
+        raise fail(f"set {', '.join(missing)} in the environment (the mailboxes' secrets)")
     asyncio.run(_listen(settings, config))
 
 
