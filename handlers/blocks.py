@@ -140,3 +140,54 @@ RENDERERS = {"hot_lead": _hot_lead, "feedback_ack": _feedback_ack}
 def render_nudge(nudge: Nudge) -> tuple[str, list[Block]]:
     """Fallback text and blocks for an outbox message."""
     return RENDERERS[nudge.cause](nudge)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _drift_line(event: dict[str, Any]) -> str:
+    detail = event["detail"]
+    when = event["detected_at"].strftime("%Y-%m-%d %H:%M UTC")
+    changed = ", ".join(f"`{escape_mrkdwn(str(name))}`" for name in detail.get("changed", []))
+    return (
+        f"v{event['model_version']} ({escape_mrkdwn(str(event['detector']))}, {when}): "
+        f"error {_percent(detail.get('error_before'))} → {_percent(detail.get('error_after'))}"
+        f"; moved most: {changed or 'n/a'}"
+    )
+
+
+def render_model_health(health: dict[str, Any]) -> tuple[str, list[Block]]:
+    """``/crm model``: confidence, prequential accuracy, calibration, feedback and drift."""
+    confidence = (
+        f"low confidence (fewer than {health['min_outcomes']} outcomes)"
+        if health["low_confidence"]
+        else "confident"
+    )
+    summary = (
+        f"*Model* v{health['model_version']} · *Outcomes* {health['outcomes']} · {confidence}\n"
+        f"*Accuracy* {_percent(health['accuracy'])} · *Log loss* {_figure(health['log_loss'])}"
+        f" · *AUC* {_figure(health['auc'])} "
+        f"(on {health['evaluated']} outcomes, each scored before it was learned)"
+    )
+    bins = [
+        f"{row['low']:.0%}–{row['high']:.0%}: {row['count']} leads, {_percent(row['observed'])} won"
+        for row in health["calibration"]
+        if row["count"]
+    ]
+    feedback = ", ".join(f"{escape_mrkdwn(k)}: {v}" for k, v in sorted(health["feedback"].items()))
+    drift = [_drift_line(event) for event in health["drift"]]
+    last = health["last_update"]
+    details = (
+        f"*Calibration* {'; '.join(bins) or 'no outcomes yet'}\n"
+        f"*Feedback* {feedback or 'none'}\n"
+        f"*Drift* {health['drift_count']} detected"
+        + ("".join(f"\n• {line}" for line in drift))
+        + f"\n*Last update* {last.strftime('%Y-%m-%d %H:%M UTC') if last else 'never'}"
+    )
+    text = f"{summary}\n{details}"
+    return text, [section(summary), section(details), automated_context()]

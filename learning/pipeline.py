@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Hashable, Mapping
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from river import base, compose, linear_model, optim
 
+from learning.drift import DriftMonitor, DriftReport
 from learning.features import FEATURES, Features
 
 _AS_IS = frozenset({"reply_rate_90d", "reply_speed", "title_changed_90d"})
@@ -167,15 +168,28 @@ PRIOR_EXAMPLES: tuple[tuple[Features, bool], ...] = (
     (dict(web_visits_30d=1, recency=0.2, seniority="individual"), _COLD),
 )  # fmt: skip
 PRIOR_EPOCHS = 30
-PIPELINE_VERSION = 2
-"""Bumped whenever the pipeline or its priors change: older snapshots are then replayed."""
+PIPELINE_VERSION = 3
+"""Bumped whenever the pipeline, its priors or its drift monitor change: older snapshots are
+then replayed (3: the drift monitor joined the pickled state)."""
+
+
+class Learned(NamedTuple):
+    """What one tracked update saw: the probability before it, and drift if any."""
+
+    predicted: float
+    drift: DriftReport | None
 
 
 class LeadModel:
-    """A River pipeline (encoder → logistic regression) with the few views Nudge needs."""
+    """A River pipeline (encoder → logistic regression) with the few views Nudge needs.
 
-    def __init__(self, pipeline: compose.Pipeline) -> None:
+    Its state includes the :class:`~learning.drift.DriftMonitor`, so replaying the learning
+    log through :meth:`update` reproduces detections and the adaptations they caused.
+    """
+
+    def __init__(self, pipeline: compose.Pipeline, drift: DriftMonitor | None = None) -> None:
         self.pipeline = pipeline
+        self.drift = drift if drift is not None else DriftMonitor()
 
     def probability(self, features: Features) -> float:
         """P(this lead converts)."""
@@ -185,6 +199,26 @@ class LeadModel:
     def learn(self, features: Features, label: bool, weight: float) -> None:
         """One online update, weighted."""
         self.pipeline.learn_one(features, label, w=weight)
+
+    def update(self, features: Features, label: bool, weight: float, *, outcome: bool) -> Learned:
+        """Learn one logged example; outcomes also feed the drift monitor (test, then train).
+
+        On drift the SGD step schedule restarts (:class:`StepSize` from its start), so the
+        examples after the change weigh more than the long history before it.
+        """
+        predicted = self.probability(features)
+        self.learn(features, label, weight)
+        report = None
+        if outcome:
+            error = abs(float(label) - predicted)
+            report = self.drift.observe(error, self.pipeline[-1].weights)
+            if report is not None:
+                self.pipeline[-1].optimizer.n_iterations = 0
+        return Learned(predicted, report)
+
+    def weights(self) -> dict[str, float]:
+        """The logistic regression's weights by model input (a copy)."""
+        return {str(k): float(v) for k, v in self.pipeline[-1].weights.items()}
 
     def contributions(self, features: Features) -> dict[str, float]:
         """Each feature's additive share of the log-odds (weight × encoded value, per feature).
@@ -202,12 +236,19 @@ class LeadModel:
 
     def to_bytes(self) -> bytes:
         """Pickled, for snapshots."""
-        return pickle.dumps(self.pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+        state = (self.pipeline, self.drift)
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LeadModel:
-        """Restore a snapshot written by :meth:`to_bytes` (our own data, never outside input)."""
-        return cls(pickle.loads(blob))  # noqa: S301
+        """Restore a snapshot written by :meth:`to_bytes` (our own data, never outside input).
+
+        A blob of pipeline version 2 holds the bare pipeline; it gets a fresh monitor.
+        """
+        state = pickle.loads(blob)  # noqa: S301
+        if isinstance(state, tuple):
+            return cls(*state)
+        return cls(state)
 
     def copy(self) -> LeadModel:
         """An independent copy to learn on before a transaction commits."""

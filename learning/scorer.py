@@ -12,10 +12,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from learning.drift import DriftReport
 from learning.explain import Reasons, best_action, explain
 from learning.features import Features
 from learning.pipeline import LeadModel
 from models.config import ScoringConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One staged update: the new version, the probability before it, and drift if detected."""
+
+    version: int
+    predicted: float
+    drift: DriftReport | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +58,17 @@ class PendingUpdate:
 
     def learn(self, features: Features, label: bool, weight: float, *, outcome: bool) -> int:
         """Learn one example on the staged model; returns the new model version."""
-        self.model.learn(features, label, weight)
+        return self.step(features, label, weight, outcome=outcome).version
+
+    def step(self, features: Features, label: bool, weight: float, *, outcome: bool) -> Step:
+        """Learn one example on the staged model; what :meth:`learn` does, reported in full.
+
+        Outcomes feed the drift monitor inside the model; ``drift`` is its report, if any.
+        """
+        learned = self.model.update(features, label, weight, outcome=outcome)
         self.version += 1
         self.outcomes_seen += int(outcome)
-        return self.version
+        return Step(self.version, learned.predicted, learned.drift)
 
     def as_scorer(self) -> Scorer:
         """A scorer over the staged model, to show what the update changes."""

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from learning.features import Features
 from learning.pipeline import PIPELINE_VERSION, LeadModel, build_model
 from learning.scorer import PendingUpdate
-from models.learning import LearningLogEntry, ModelSnapshot
+from models.learning import DriftEvent, LearningLogEntry, ModelSnapshot
 
 OUTCOME_SOURCES = frozenset({"outcome", "import"})
 
@@ -54,8 +54,13 @@ async def record_update(
     weight: float,
     snapshot_every: int,
 ) -> LearningLogEntry:
-    """Learn on the staged model and log it in the caller's transaction (+ snapshot)."""
-    version = pending.learn(features, label, weight, outcome=source in OUTCOME_SOURCES)
+    """Learn on the staged model and log it in the caller's transaction (+ snapshot).
+
+    The entry keeps the staged model's probability before the update (``predicted``), for
+    model health; a drift the update revealed is stored as a :class:`DriftEvent` alongside.
+    """
+    step = pending.step(features, label, weight, outcome=source in OUTCOME_SOURCES)
+    version = step.version
     entry = LearningLogEntry(
         workspace_id=workspace_id,
         subject=subject,
@@ -65,8 +70,18 @@ async def record_update(
         label=label,
         weight=weight,
         model_version=version,
+        predicted=step.predicted,
     )
     session.add(entry)
+    if step.drift is not None:
+        session.add(
+            DriftEvent(
+                workspace_id=workspace_id,
+                detector=step.drift.detector,
+                model_version=version,
+                detail=step.drift.detail(),
+            )
+        )
     await session.flush()
     if version % snapshot_every == 0:
         session.add(
@@ -96,7 +111,9 @@ async def _entries_after(
 def _replay_onto(loaded: LoadedModel, entries: list[LearningLogEntry]) -> LoadedModel:
     model, version, outcomes = loaded.model, loaded.version, loaded.outcomes_seen
     for entry in entries:
-        model.learn(entry.features, entry.label, entry.weight)
+        model.update(
+            entry.features, entry.label, entry.weight, outcome=entry.source in OUTCOME_SOURCES
+        )
         version += 1
         outcomes += int(entry.source in OUTCOME_SOURCES)
     return LoadedModel(model, version, outcomes)

@@ -29,6 +29,8 @@ class LearningLogEntry(SQLModel, table=True):
     label: bool
     weight: float
     model_version: int
+    predicted: float | None = None
+    """The model's probability for this example just before learning it (test, then train)."""
     created_at: datetime = created_at_field()
 
 

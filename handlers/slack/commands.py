@@ -1,4 +1,5 @@
-"""Slash command ``/crm``: ``help`` and ``health`` (counts of what Nudge holds)."""
+"""Slash command ``/crm``: ``help``, ``health`` (counts of what Nudge holds) and ``model``
+(live model health: accuracy against outcomes, feedback counts, drift)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.blocks import automated_context, escape_mrkdwn, section
+from handlers.blocks import automated_context, escape_mrkdwn, render_model_health, section
 from handlers.slack import runtime_of
 from models.db import unit_of_work
+from models.services.model_health import model_health
 from models.services.stats import workspace_stats
 
 COMMANDS = ("/crm",)
@@ -19,6 +21,7 @@ HELP = (
     "*Nudge* listens to your team's mail and tells you who to call next.\n"
     "• `/crm help` — this message\n"
     "• `/crm health` — what Nudge holds: activities, contacts, nudges, quarantine, model\n"
+    "• `/crm model` — model health: accuracy against outcomes, feedback, drift\n"
     "React 👍/🔥 on a nudge if it is right, 👎/🧊 if it is wrong: the model learns at once."
 )
 
@@ -48,6 +51,17 @@ async def handle_crm_command(
         async with unit_of_work(runtime.sessions) as session:
             stats = await workspace_stats(session=session, workspace_id=runtime.workspace_id)
         text = _health_text(stats)
+    elif verb == "model":
+        runtime = runtime_of(context)
+        async with unit_of_work(runtime.sessions) as session:
+            health = await model_health(
+                session=session,
+                workspace_id=runtime.workspace_id,
+                min_outcomes=runtime.config.crm.scoring.min_outcomes,
+            )
+        text, blocks = render_model_health(health)
+        await respond(text=text, blocks=blocks, response_type="ephemeral")
+        return
     elif verb == "help":
         text = HELP
     else:

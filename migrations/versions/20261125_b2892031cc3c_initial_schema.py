@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("label", sa.Boolean(), nullable=False),
         sa.Column("weight", sa.Float(), nullable=False),
         sa.Column("model_version", sa.Integer(), nullable=False),
+        sa.Column("predicted", sa.Float(), nullable=True),
         sa.Column("created_at", models.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
