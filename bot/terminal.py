@@ -38,7 +38,9 @@ def render_blocks(blocks: list[dict[str, Any]]) -> Group:
             labels = "  ".join(f"[{e['text']['text']}]" for e in block["elements"])
             parts.append(Text(labels, style="cyan"))
         elif block["type"] == "context":
-            parts.append(Text(" · ".join(e["text"] for e in block["elements"]), style="dim"))
+            line = _mrkdwn(" · ".join(e["text"] for e in block["elements"]))
+            line.stylize("dim")
+            parts.append(line)
     return Group(*parts)
 
 
