@@ -178,7 +178,7 @@ def webhook_handler(
             return web.json_response({"ok": False, "error": str(exc)}, status=401)
         try:
             item_id = source.item_id(body, signed.form)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             item_id = body_digest(body)
         outcome = await intake.submit(
             Arrival(source.name, key, item_id, body, request.content_type)

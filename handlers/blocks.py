@@ -58,7 +58,7 @@ def mention(user_id: str) -> str:
     >>> mention("U0123ABC"), mention("<!here>")
     ('<@U0123ABC>', '&lt;!here&gt;')
     """
-    return f"<@{user_id}>" if _SLACK_USER.match(user_id) else escape_mrkdwn(user_id)
+    return f"<@{user_id}>" if _SLACK_USER.fullmatch(user_id) else escape_mrkdwn(user_id)
 
 
 def _lead_line(lead: dict[str, Any]) -> str:

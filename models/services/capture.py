@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from models.services.identity import find_contact, resolve_contacts
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 from models.services.nudges import queue_hot_lead
 from models.services.scoring import rescore_contacts
+from models.services.text import cut, fit_id, storable
 from models.services.timeline import add_participant, participants_of, stitch_visitor
 from models.services.workspaces import team_by_email
 from models.types import utcnow
@@ -82,7 +83,7 @@ def apply_update(activity: Activity, item: ActivityIn) -> bool:
         activity.facts = merged
     else:
         return False
-    activity.subject = _cut(item.subject, 500) or activity.subject
+    activity.subject = cut(item.subject, 500) or activity.subject
     activity.body = item.body or activity.body
     activity.direction = item.direction or activity.direction
     return True
@@ -117,15 +118,6 @@ async def _people(
     return found
 
 
-def _cut(text: str | None, limit: int) -> str | None:
-    """Text that fits its column (outside input can be any length).
-
-    >>> _cut("x" * 600, 500) == "x" * 499 + "…"
-    True
-    """
-    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _activity_row(
     workspace_id: int, item: ActivityIn, main: Contact | None, rep: User | None
 ) -> dict[str, Any]:
@@ -134,7 +126,7 @@ def _activity_row(
         "workspace_id": workspace_id,
         "kind": item.kind,
         "source": item.source,
-        "external_id": item.external_id[:500],
+        "external_id": item.external_id,
         "contact_id": main.id if main else None,
         "account_id": main.account_id if main else None,
         "deal_id": None,
@@ -142,10 +134,10 @@ def _activity_row(
         "raw_item_id": item.raw_item_id,
         "occurred_at": item.occurred_at,
         "direction": item.direction,
-        "subject": _cut(item.subject, 500),
-        "body": item.body,
-        "thread_key": _cut(item.thread_key, 500),
-        "visitor_id": _cut(item.visitor_id, 200),
+        "subject": cut(item.subject, 500),
+        "body": storable(item.body) if item.body else item.body,
+        "thread_key": cut(item.thread_key, 500),
+        "visitor_id": cut(item.visitor_id, 200),
         "revision": item.revision,
         "facts": item.facts,
         "created_at": utcnow(),
@@ -203,6 +195,7 @@ async def record_activities(
     result = CaptureResult()
     if not items:
         return result
+    items = [replace(item, external_id=fit_id(item.external_id)) for item in items]
     firsts: dict[tuple[str, str], int] = {}
     for index, item in enumerate(items):
         firsts.setdefault(_key(item), index)
@@ -366,7 +359,7 @@ async def record_skipped(*, session: AsyncSession, workspace_id: int, item: Skip
     query = select(SkippedItem.id).where(
         SkippedItem.workspace_id == workspace_id,
         SkippedItem.source == item.source,
-        SkippedItem.external_id == item.external_id,
+        SkippedItem.external_id == fit_id(item.external_id),
     )
     if (await session.exec(query)).first() is not None:
         return False
@@ -374,8 +367,8 @@ async def record_skipped(*, session: AsyncSession, workspace_id: int, item: Skip
         SkippedItem(
             workspace_id=workspace_id,
             source=item.source,
-            external_id=item.external_id,
-            reason=item.reason[:100],
+            external_id=fit_id(item.external_id),
+            reason=cut(item.reason, 100) or "",
         )
     )
     await session.flush()
@@ -394,8 +387,8 @@ async def quarantine(
     row = Quarantine(
         workspace_id=workspace_id,
         source=item.source,
-        external_id=item.external_id,
-        reason=item.reason[:1000],
+        external_id=fit_id(item.external_id) if item.external_id else None,
+        reason=cut(item.reason, 1000) or "",
         body=item.raw,
         digest=digest,
     )

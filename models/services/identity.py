@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.account import Account
 from models.contact import Contact, ContactChange, ContactIdentity
 from models.services.inputs import PersonIn
+from models.services.text import cut
 from models.types import utcnow
 
 FREE_MAIL_DOMAINS = frozenset(
@@ -221,7 +222,7 @@ async def resolve_contacts(
             workspace_id=workspace_id,
             account_id=account.id if account else None,
             owner_id=account.owner_id if account else None,
-            name=person.name or (key[1].partition("@")[0] if key[0] == "email" else ""),
+            name=cut(person.name, 200) or (key[1].partition("@")[0] if key[0] == "email" else ""),
             lead_source=source,
         )
     session.add_all(fresh.values())
@@ -259,8 +260,8 @@ def _record_details(
         )  # fmt: skip
     placeholder = normalize_email(person.email).partition("@")[0] if person.email else ""
     if person.name and contact.name in ("", placeholder):
-        contact.name = person.name
-    _note_change(session, contact, "title", person.title, source)
+        contact.name = cut(person.name, 200) or ""
+    _note_change(session, contact, "title", cut(person.title, 200), source)
     session.add(contact)
 
 
