@@ -17,11 +17,10 @@ from multiprocessing import get_context
 
 import structlog
 
-from bot.flows import CaptureInput, capture, capture_in
+from bot.flows import capture, capture_all_in
 from bot.runtime import Runtime
 from models.db import unit_of_work
-from models.services.capture import record_activities
-from models.services.inputs import ActivityIn, QuarantineIn
+from models.services.inputs import CaptureInput, QuarantineIn
 
 log = structlog.get_logger(__name__)
 BATCH = 500
@@ -63,23 +62,9 @@ async def read_all(
 
 
 async def capture_batch(runtime: Runtime, batch: Sequence[CaptureInput]) -> Counter[str]:
-    """One transaction: activities set-based, skips and quarantine rows one by one."""
-    outcomes: Counter[str] = Counter()
-    activities = [item for item in batch if isinstance(item, ActivityIn)]
+    """One transaction for the whole batch."""
     async with unit_of_work(runtime.sessions) as session:
-        for item in batch:
-            if not isinstance(item, ActivityIn):
-                outcomes[await capture_in(session, runtime, item)] += 1
-        result = await record_activities(
-            session=session,
-            scorer=runtime.scorer,
-            workspace_id=runtime.workspace_id,
-            items=activities,
-            config=runtime.config.crm,
-            now=runtime.clock(),
-        )
-    outcomes.update(result.outcomes)
-    return outcomes
+        return await capture_all_in(session, runtime, batch)
 
 
 async def capture_one_by_one(runtime: Runtime, batch: Sequence[CaptureInput]) -> Counter[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime import Runtime
 from models.db import unit_of_work
-from models.services.capture import quarantine, record_activity, record_skipped
+from models.services.capture import quarantine, record_activities, record_skipped
 from models.services.events import first_delivery
 from models.services.feedback import (
     ButtonIn,
@@ -17,35 +20,46 @@ from models.services.feedback import (
     feedback_from_reaction,
     record_feedback,
 )
-from models.services.inputs import ActivityIn, QuarantineIn, SkippedIn
+from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn, SkippedIn
 from models.services.nudges import sweep_hot_leads
 
 log = structlog.get_logger(__name__)
 
 
-CaptureInput = ActivityIn | SkippedIn | QuarantineIn
+async def capture_all_in(
+    session: AsyncSession, runtime: Runtime, items: Sequence[CaptureInput]
+) -> Counter[str]:
+    """Store inputs in the caller's transaction: activities set-based, the rest one by one.
 
-
-async def capture_in(session: AsyncSession, runtime: Runtime, item: CaptureInput) -> str:
-    """Store one input in the caller's transaction; says what happened to it.
-
-    'stored', 'duplicate', 'skipped' or 'quarantined'.
+    Counts what happened: 'stored', 'duplicate', 'skipped', 'quarantined'.
     """
-    if isinstance(item, QuarantineIn):
-        await quarantine(session=session, workspace_id=runtime.workspace_id, item=item)
-        return "quarantined"
-    if isinstance(item, SkippedIn):
-        await record_skipped(session=session, workspace_id=runtime.workspace_id, item=item)
-        return "skipped"
-    stored = await record_activity(
+    outcomes: Counter[str] = Counter()
+    activities: list[ActivityIn] = []
+    for item in items:
+        if isinstance(item, QuarantineIn):
+            await quarantine(session=session, workspace_id=runtime.workspace_id, item=item)
+            outcomes["quarantined"] += 1
+        elif isinstance(item, SkippedIn):
+            await record_skipped(session=session, workspace_id=runtime.workspace_id, item=item)
+            outcomes["skipped"] += 1
+        else:
+            activities.append(item)
+    result = await record_activities(
         session=session,
         scorer=runtime.scorer,
         workspace_id=runtime.workspace_id,
-        item=item,
+        items=activities,
         config=runtime.config.crm,
         now=runtime.clock(),
     )
-    return "stored" if stored else "duplicate"
+    outcomes.update(result.outcomes)
+    return outcomes
+
+
+async def capture_in(session: AsyncSession, runtime: Runtime, item: CaptureInput) -> str:
+    """Store one input in the caller's transaction; says what happened to it."""
+    (outcome,) = (await capture_all_in(session, runtime, [item])).elements()
+    return outcome
 
 
 async def capture(runtime: Runtime, item: CaptureInput) -> str:

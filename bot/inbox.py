@@ -16,16 +16,15 @@ from urllib.parse import parse_qsl
 import structlog
 from aiohttp import web
 
-from bot.flows import capture_in
+from bot.flows import capture_all_in, capture_in
 from bot.intake import Arrival, Intake
 from bot.runtime import Runtime
 from bot.settings import SettingsError
 from handlers.signing import SignatureError
-from handlers.webhook import CaptureInput, SignedRequest, WebhookSource, body_digest
+from handlers.webhook import SignedRequest, WebhookSource, body_digest
 from models.db import unit_of_work
-from models.services.capture import record_activities
 from models.services.inbox import lock_raw, lock_raws, pending_raw
-from models.services.inputs import ActivityIn, QuarantineIn
+from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn
 from models.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -62,23 +61,17 @@ class Inbox:
         """All the bodies in one transaction: activities set-based, the rest one by one."""
         async with unit_of_work(self.runtime.sessions) as session:
             raws = await lock_raws(session=session, raw_ids=ids)
-            activities: list[ActivityIn] = []
+            items: list[CaptureInput] = []
             for raw in raws:
-                for item in self._parse(raw.source, raw.body, raw.content_type, raw.external_id):
-                    if isinstance(item, ActivityIn):
-                        activities.append(replace(item, raw=None, raw_item_id=raw.id))
-                    else:
-                        await capture_in(session, self.runtime, item)
+                items += [
+                    replace(item, raw=None, raw_item_id=raw.id)
+                    if isinstance(item, ActivityIn)
+                    else item
+                    for item in self._parse(raw.source, raw.body, raw.content_type, raw.external_id)
+                ]
                 raw.processed_at = utcnow()
                 session.add(raw)
-            await record_activities(
-                session=session,
-                scorer=self.runtime.scorer,
-                workspace_id=self.runtime.workspace_id,
-                items=activities,
-                config=self.runtime.config.crm,
-                now=self.runtime.clock(),
-            )
+            await capture_all_in(session, self.runtime, items)
         return len(raws)
 
     async def _process(self, raw_id: int) -> int:

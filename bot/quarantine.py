@@ -8,7 +8,7 @@ from functools import partial
 
 from sqlmodel import col, select
 
-from bot.flows import CaptureInput, capture_in
+from bot.flows import capture_in
 from bot.runtime import Runtime
 from bot.sources import WEBHOOK_SOURCES
 from handlers.calendar import meetings_from_ics
@@ -16,7 +16,7 @@ from handlers.mail_capture import email_inputs
 from handlers.webhook import WebhookSource
 from models.activity import Quarantine
 from models.db import unit_of_work
-from models.services.inputs import QuarantineIn
+from models.services.inputs import CaptureInput, QuarantineIn
 from models.types import utcnow
 
 Reader = Callable[[bytes], Sequence[CaptureInput]]

@@ -26,9 +26,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from handlers.call_signals import signal_facts
 from handlers.signing import verify_generic, verify_twilio
-from handlers.webhook import CaptureInput, SignedRequest, WebhookSource
+from handlers.webhook import SignedRequest, WebhookSource
 from models.config import CrmConfig
-from models.services.inputs import ActivityIn, PersonIn, SkippedIn
+from models.services.inputs import ActivityIn, CaptureInput, PersonIn, SkippedIn
 
 TWILIO = "twilio"
 GENERIC = "calls"

@@ -10,10 +10,9 @@ from email.policy import compat32
 
 from handlers.calendar import meetings_from_ics
 from handlers.mail import MailParseError, ParsedEmail, direction, external_participants, parse_email
-from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
+from models.services.inputs import ActivityIn, CaptureInput, PersonIn, QuarantineIn, SkippedIn
 
 SOURCE = "email"
-MailInput = ActivityIn | SkippedIn | QuarantineIn
 
 
 def _rep_email(parsed: ParsedEmail, internal_domains: frozenset[str], way: str) -> str | None:
@@ -43,7 +42,7 @@ def email_input(
     internal_domains: frozenset[str],
     default_region: str = "US",
     max_attachment_bytes: int | None = None,
-) -> MailInput:
+) -> CaptureInput:
     """Turn one RFC 5322 message into what the ingestion path takes, without its invites."""
     parsed = _parse(raw, default_region)
     if isinstance(parsed, QuarantineIn):
@@ -57,7 +56,7 @@ def email_inputs(
     internal_domains: frozenset[str],
     default_region: str = "US",
     max_attachment_bytes: int | None = None,
-) -> list[MailInput]:
+) -> list[CaptureInput]:
     """The message's own input, then a meeting input for every event of its invites.
 
     A meeting stands on its own: an invite sent inside the team, or mail skipped as
@@ -66,7 +65,7 @@ def email_inputs(
     parsed = _parse(raw, default_region)
     if isinstance(parsed, QuarantineIn):
         return [parsed]
-    items: list[MailInput] = [_email_item(raw, parsed, internal_domains, max_attachment_bytes)]
+    items: list[CaptureInput] = [_email_item(raw, parsed, internal_domains, max_attachment_bytes)]
     for part in parsed.calendar_parts:
         items.extend(meetings_from_ics(part, internal_domains=internal_domains))
     return items
@@ -97,7 +96,7 @@ def without_large_parts(raw: bytes, limit: int) -> bytes:
 
 def _email_item(
     raw: bytes, parsed: ParsedEmail, internal_domains: frozenset[str], limit: int | None
-) -> MailInput:
+) -> CaptureInput:
     if parsed.skip_reason:
         return SkippedIn(SOURCE, parsed.message_id, parsed.skip_reason)
     way = direction(parsed, internal_domains)

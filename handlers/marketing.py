@@ -36,8 +36,8 @@ from pydantic import (
 
 from handlers.signing import verify_generic, verify_hubspot
 from handlers.web import page_category
-from handlers.webhook import CaptureInput, WebhookSource, body_digest
-from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
+from handlers.webhook import WebhookSource, body_digest
+from models.services.inputs import ActivityIn, CaptureInput, PersonIn, QuarantineIn, SkippedIn
 
 GENERIC = "marketing"
 HUBSPOT = "hubspot"

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.config import CrmConfig
-from models.services.inputs import ActivityIn, QuarantineIn, SkippedIn
-
-CaptureInput = ActivityIn | SkippedIn | QuarantineIn
+from models.services.inputs import CaptureInput
 
 
 @dataclass(frozen=True, slots=True)

@@ -259,23 +259,6 @@ async def _in_order(
     return result
 
 
-async def record_activity(
-    *,
-    session: AsyncSession,
-    scorer: Scorer,
-    workspace_id: int,
-    item: ActivityIn,
-    config: CrmConfig,
-    now: datetime,
-) -> bool:
-    """Capture one activity (see :func:`record_activities`); True if it was stored or changed."""
-    result = await record_activities(
-        session=session, scorer=scorer, workspace_id=workspace_id, items=[item],
-        config=config, now=now,
-    )  # fmt: skip
-    return result.outcomes == ["stored"]
-
-
 def _moment(contact: Contact, item: ActivityIn, now: datetime) -> datetime:
     """When to score a contact: its newest activity (stitched visits included), never the future."""
     latest = max(item.occurred_at, contact.last_touch_at or item.occurred_at)

@@ -68,3 +68,7 @@ class QuarantineIn:
     reason: str
     raw: bytes
     external_id: str | None = None
+
+
+CaptureInput = ActivityIn | SkippedIn | QuarantineIn
+"""Anything a reader hands to the ingestion path."""

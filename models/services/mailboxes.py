@@ -19,10 +19,9 @@ from learning.scorer import Scorer
 from models.config import CrmConfig
 from models.mailbox import MailboxCheckpoint
 from models.services.capture import quarantine, record_activities, record_skipped
-from models.services.inputs import ActivityIn, QuarantineIn, SkippedIn
+from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn, SkippedIn
 
 SOURCE = "email"
-MailInput = ActivityIn | SkippedIn | QuarantineIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,7 @@ class FetchedMail:
     uid: int
     where: str
     raw: bytes
-    items: Sequence[MailInput]
+    items: Sequence[CaptureInput]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +176,7 @@ async def _store(
     scorer: Scorer,
     config: CrmConfig,
     workspace_id: int,
-    items: Sequence[MailInput],
+    items: Sequence[CaptureInput],
     now: datetime,
 ) -> Counter[str]:
     """Every input on the one ingestion path: activities set-based, the rest one by one."""

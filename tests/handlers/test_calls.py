@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from handlers.call_signals import signal_facts, transcript_signals
 from handlers.calls import generic_item_id, parse_generic, parse_twilio, twilio_item_id
 from handlers.signing import verify_generic
-from handlers.webhook import CaptureInput
 from models.config import CaptureConfig, CrmConfig, TeamMember
-from models.services.inputs import ActivityIn, PersonIn, SkippedIn
+from models.services.inputs import ActivityIn, CaptureInput, PersonIn, SkippedIn
 from tests.conftest import ROOT
 from tests.fakes.twilio import (
     FORM_CONTENT_TYPE,

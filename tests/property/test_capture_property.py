@@ -27,11 +27,11 @@ from bot.runtime import Runtime
 from bot.sources import WEBHOOK_SOURCES
 from handlers.mail_capture import email_inputs
 from handlers.marketing import HUBSPOT_WEBHOOK, MARKETING_WEBHOOK
-from handlers.webhook import CaptureInput, WebhookSource
+from handlers.webhook import WebhookSource
 from models.activity import Activity, Quarantine, RawItem, SkippedItem
 from models.db import unit_of_work
 from models.services.inbox import accept_raw
-from models.services.inputs import ActivityIn, QuarantineIn, SkippedIn
+from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn, SkippedIn
 from tests.property.strategies import (
     INTERNAL,
     REP_EMAIL,
