@@ -1,5 +1,9 @@
-"""Slash command ``/crm``: ``help``, ``health`` (counts of what Nudge holds) and ``model``
-(live model health: accuracy against outcomes, feedback counts, drift)."""
+"""Slash command ``/crm <verb>``: acks within Slack's 3 s, then answers privately.
+
+Verbs live in their own modules and register in :mod:`handlers.slack.verbs`;
+this module holds ``help``, ``health`` (counts of what Nudge holds) and ``model``
+(live model health: accuracy against outcomes, feedback counts, drift).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,35 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.runtime import Runtime
 from handlers.blocks import automated_context, escape_mrkdwn, render_model_health, section
 from handlers.slack import runtime_of
+from handlers.slack.verbs import VERBS, Answer, verb
 from models.db import unit_of_work
 from models.services.model_health import model_health
 from models.services.stats import workspace_stats
 
 COMMANDS = ("/crm",)
-HELP = (
-    "*Nudge* listens to your team's mail and tells you who to call next.\n"
-    "• `/crm help` — this message\n"
-    "• `/crm health` — what Nudge holds: activities, contacts, nudges, quarantine, model\n"
-    "• `/crm model` — model health: accuracy against outcomes, feedback, drift\n"
+FEEDBACK_HINT = (
     "React 👍/🔥 on a nudge if it is right, 👎/🧊 if it is wrong: the model learns at once."
 )
+
+
+def help_text() -> str:
+    """Every registered verb with its usage line."""
+    lines = [f"• `/crm {v.usage}`" for v in sorted(VERBS.values(), key=lambda v: v.name)]
+    return "*Nudge* listens to your team's mail and tells you who to call next.\n" + "\n".join(
+        [*lines, FEEDBACK_HINT]
+    )
+
+
+def _plain(text: str) -> Answer:
+    return text, [section(text), automated_context()]
+
+
+@verb("help", "help — this message")
+async def _help(runtime: Runtime, user_id: str, args: str) -> Answer:
+    return _plain(help_text())
 
 
 def _health_text(stats: dict[str, Any]) -> str:
@@ -40,33 +59,37 @@ def _health_text(stats: dict[str, Any]) -> str:
     )
 
 
+@verb("health", "health — what Nudge holds: activities, contacts, nudges, quarantine, model")
+async def _health(runtime: Runtime, user_id: str, args: str) -> Answer:
+    async with unit_of_work(runtime.sessions) as session:
+        stats = await workspace_stats(session=session, workspace_id=runtime.workspace_id)
+    return _plain(_health_text(stats))
+
+
+@verb("model", "model — model health: accuracy against outcomes, feedback, drift")
+async def _model(runtime: Runtime, user_id: str, args: str) -> Answer:
+    async with unit_of_work(runtime.sessions) as session:
+        health = await model_health(
+            session=session,
+            workspace_id=runtime.workspace_id,
+            min_outcomes=runtime.config.crm.scoring.min_outcomes,
+        )
+    return render_model_health(health)
+
+
 async def handle_crm_command(
     ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
 ) -> None:
     """Ack within Slack's 3 s, then answer privately."""
     await ack()
-    verb = (command.get("text") or "").strip().split(" ", 1)[0].lower() or "help"
-    if verb == "health":
-        runtime = runtime_of(context)
-        async with unit_of_work(runtime.sessions) as session:
-            stats = await workspace_stats(session=session, workspace_id=runtime.workspace_id)
-        text = _health_text(stats)
-    elif verb == "model":
-        runtime = runtime_of(context)
-        async with unit_of_work(runtime.sessions) as session:
-            health = await model_health(
-                session=session,
-                workspace_id=runtime.workspace_id,
-                min_outcomes=runtime.config.crm.scoring.min_outcomes,
-            )
-        text, blocks = render_model_health(health)
-        await respond(text=text, blocks=blocks, response_type="ephemeral")
-        return
-    elif verb == "help":
-        text = HELP
+    name, _, args = (command.get("text") or "").strip().partition(" ")
+    chosen = VERBS.get(name.lower() or "help")
+    if chosen is None:
+        text, blocks = _plain(f"I don't know `{escape_mrkdwn(name)}`.\n\n{help_text()}")
     else:
-        text = f"I don't know `{escape_mrkdwn(verb)}`.\n\n{HELP}"
-    await respond(text=text, blocks=[section(text), automated_context()], response_type="ephemeral")
+        user_id = str(command.get("user_id", ""))
+        text, blocks = await chosen.handler(runtime_of(context), user_id, args.strip())
+    await respond(text=text, blocks=blocks, response_type="ephemeral")
 
 
 def register(app: AsyncApp) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,14 @@ async def destination(
     *, session: AsyncSession, contact: Contact, config: CrmConfig
 ) -> tuple[str, int | None] | None:
     """Where a nudge about this contact goes: the owner's DM, else the team channel."""
-    owner = await session.get(User, contact.owner_id) if contact.owner_id else None
+    return await owner_destination(session=session, owner_id=contact.owner_id, config=config)
+
+
+async def owner_destination(
+    *, session: AsyncSession, owner_id: int | None, config: CrmConfig
+) -> tuple[str, int | None] | None:
+    """(channel, recipient user id): the owner's DM, else the team channel, else nowhere."""
+    owner = await session.get(User, owner_id) if owner_id else None
     if owner is not None and owner.slack_user_id:
         return owner.slack_user_id, owner.id
     if config.nudges.channel:
@@ -180,6 +189,71 @@ async def _write_lead_nudge(
             "trigger": trigger,
             "snapshot_id": scored.snapshot.id,
         },
+    )
+    session.add(nudge)
+    await session.flush()
+    return nudge
+
+
+def facts_key(facts: object) -> str:
+    """A short stable digest of the facts a nudge is about: a new key means something changed.
+
+    >>> facts_key({"b": 1, "a": [2]}) == facts_key({"a": [2], "b": 1})
+    True
+    """
+    encoded = json.dumps(facts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+async def queue_nudge(
+    *,
+    session: AsyncSession,
+    workspace_id: int,
+    cause: str,
+    subject: str,
+    facts: object,
+    target: tuple[str, int | None],
+    payload: dict[str, Any],
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+) -> Nudge | None:
+    """Queue a nudge of ``cause`` about ``subject`` (e.g. ``deal:12``) once per state of ``facts``.
+
+    The same facts again queue nothing (one nudge per subject per cause until something
+    changes); new facts about a subject already nudged are threaded under its first message.
+    Returns the new nudge, or None when it was already told. ``target`` comes from
+    :func:`owner_destination`.
+    """
+    prefix = f"{cause}:{subject}:"
+    dedupe_key = prefix + facts_key(facts)
+    told = await session.exec(
+        select(Nudge.id).where(Nudge.workspace_id == workspace_id, Nudge.dedupe_key == dedupe_key)
+    )
+    if told.first() is not None:
+        return None
+    first = (
+        await session.exec(
+            select(Nudge)
+            .where(
+                Nudge.workspace_id == workspace_id,
+                col(Nudge.dedupe_key).startswith(prefix, autoescape=True),
+                col(Nudge.parent_id).is_(None),
+                col(Nudge.state).in_(LIVE_STATES),
+            )
+            .order_by(col(Nudge.id))
+            .limit(1)
+        )
+    ).first()
+    nudge = Nudge(
+        workspace_id=workspace_id,
+        cause=cause,
+        dedupe_key=dedupe_key,
+        contact_id=contact_id,
+        deal_id=deal_id,
+        recipient_id=target[1],
+        parent_id=first.id if first is not None else None,
+        channel=target[0],
+        payload=payload,
     )
     session.add(nudge)
     await session.flush()

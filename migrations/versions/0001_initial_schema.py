@@ -1,8 +1,7 @@
 """initial schema
 
-Revision ID: b2892031cc3c
+Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 11:38:56.490712
 """
 
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from alembic import op
 
 import models.types
 
-revision: str = "b2892031cc3c"
+revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
