@@ -14,9 +14,31 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
-from handlers.slack import actions, commands, events
+from handlers.slack import (
+    actions,
+    admin,
+    commands,
+    digest,
+    events,
+    fix_data,
+    home,
+    lookups,
+    merge_actions,
+    nudge_actions,
+)
 
-SURFACES = (events, actions, commands)
+SURFACES = (
+    events,
+    actions,
+    commands,
+    admin,
+    digest,
+    fix_data,
+    home,
+    lookups,
+    nudge_actions,
+    merge_actions,
+)
 
 
 def create_web_client(token: str, base_url: str) -> AsyncWebClient:

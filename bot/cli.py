@@ -9,10 +9,15 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_audit import register as register_audit
 from bot.cli_backtest import register as register_backtest
 from bot.cli_calendar import register as register_calendar
 from bot.cli_mailbox import register as register_mailbox_commands
+from bot.cli_merge import register as register_merge
+from bot.cli_model import register as register_model
+from bot.cli_privacy import register as register_privacy
 from bot.cli_support import cli_settings, fail
+from bot.cli_token import register as register_tokens
 from bot.config import ConfigError, load_config, manifest_yaml
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError
@@ -20,7 +25,12 @@ from bot.settings import Settings, SettingsError
 app = typer.Typer(help="Nudge: the CRM that lives in Slack.", no_args_is_help=True)
 register_calendar(app)
 register_mailbox_commands(app)
+register_merge(app)
 register_backtest(app)
+register_audit(app)
+register_model(app)
+register_privacy(app)
+register_tokens(app)
 
 
 @app.command()

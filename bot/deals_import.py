@@ -24,6 +24,7 @@ from models.db import unit_of_work
 from models.deal import Deal
 from models.services.accounts import upsert_account
 from models.services.deals import close_deal, upsert_deal
+from models.services.hygiene import recheck
 from models.services.identity import resolve_contact
 from models.services.inputs import PersonIn
 from models.services.scoring import rescore_contact
@@ -109,6 +110,14 @@ async def _load(runtime: Runtime, row: DealRow) -> Deal:
             name=row.deal_name, account_id=account.id, contact_id=contact.id,
             owner_id=owner.id if owner else None, stage=stage, amount=row.amount,
             created_at=row.created_at, actor="import",
+        )  # fmt: skip
+        assert contact.id is not None
+        assert deal.id is not None
+        # a closed row's deal is checked by close_deal; checking it while open would nudge
+        await recheck(
+            session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm,
+            now=runtime.clock(), actor="import", contact_ids=[contact.id],
+            deal_ids=[deal.id] if row.outcome == "open" else [], linked_deals=False,
         )  # fmt: skip
         if row.closed_at is not None and deal.outcome == "open":
             await rescore_contact(

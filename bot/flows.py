@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.lease import learning_turn, refresh_model
 from bot.runtime import Runtime
 from models.db import unit_of_work
 from models.services.capture import quarantine, record_activities, record_skipped
@@ -33,6 +34,7 @@ async def capture_all_in(
 
     Counts what happened: 'stored', 'duplicate', 'skipped', 'quarantined'.
     """
+    await refresh_model(session, runtime)
     outcomes: Counter[str] = Counter()
     activities: list[ActivityIn] = []
     for item in items:
@@ -71,6 +73,7 @@ async def capture(runtime: Runtime, item: CaptureInput) -> str:
 async def sweep(runtime: Runtime) -> int:
     """Queue nudges for hot leads nobody has been told about; returns how many."""
     async with unit_of_work(runtime.sessions) as session:
+        await refresh_model(session, runtime)
         queued = await sweep_hot_leads(
             session=session,
             scorer=runtime.scorer,
@@ -86,7 +89,8 @@ async def apply_feedback(
 ) -> FeedbackResult | None:
     """Learn from one verdict, once per Slack event; the live model changes after commit."""
     crm = runtime.config.crm
-    async with runtime.scorer.update() as pending, unit_of_work(runtime.sessions) as session:
+    async with learning_turn(runtime) as turn:
+        session, pending = turn.session, turn.pending
         if event_id is not None and not await first_delivery(
             session=session, event_id=event_id, event_type="feedback"
         ):

@@ -1,4 +1,12 @@
-"""The outbox poster: sends pending nudges to Slack, paced per channel, retried, never twice."""
+"""The outbox poster: sends pending nudges to Slack, paced per channel, retried, never twice.
+
+A send is three steps: claim the nudge (state ``sending``, committed), call Slack, record
+the outcome. A crash or a timeout between the call and the record leaves the nudge
+``sending``; its next attempt first looks for the message in the channel by the
+``nudge_id`` metadata every post carries, and only posts if Slack does not have it.
+Message updates (a nudge marked contacted or snoozed) go through the same rows: a note
+makes the message due for a ``chat.update``, retried until Slack takes it.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +15,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-import aiohttp
 import structlog
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.slack_transport import Posted, SendError, SlackTransport
 from handlers.blocks import render_nudge
 from models.db import SessionFactory, unit_of_work
 from models.nudge import Nudge
-from models.services.nudges import channel_heads, lock_pending, mark_retry, mark_sent
+from models.services.delivery import DeliveryRules, held_until
+from models.services.nudges import (
+    channel_heads,
+    claim_for_sending,
+    claimed_elsewhere,
+    edits_due,
+    hold,
+    is_confirmation,
+    lock_unsent,
+    mark_edit_retry,
+    mark_edited,
+    mark_retry,
+    mark_sent,
+)
+from models.services.snooze import snoozed_until, subjects_of
 from models.types import utcnow
 
+__all__ = ["OutboxPoster", "Posted", "SendError", "SlackTransport", "Transport", "backoff"]
 log = structlog.get_logger(__name__)
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_blocks",
-        "msg_too_long",
-        "no_text",
-        "user_not_found",
-        "cannot_dm_bot",
-        "account_inactive",
-        "invalid_auth",
-    }
-)
-
-
-class SendError(Exception):
-    """A post that did not go through; ``retry_in`` seconds to wait, or permanent."""
-
-    def __init__(self, reason: str, *, retry_in: float, permanent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.retry_in, self.permanent = reason, retry_in, permanent
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """Where Slack put a message."""
-
-    channel_id: str
-    ts: str
 
 
 class Transport(Protocol):
@@ -67,47 +59,17 @@ class Transport(Protocol):
     ) -> Posted: ...
 
 
-class SlackTransport:
-    """Posts with ``chat.postMessage``; errors become :class:`SendError`."""
+@runtime_checkable
+class MessageStore(Protocol):
+    """A transport that can also find a message it may have posted, and update one."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
-        self.client = client
+    async def find(self, *, channel: str, thread_ts: str | None, nudge_id: int) -> Posted | None:
+        """The message carrying this nudge id, if the channel (or thread) has it."""
 
-    async def post(
-        self,
-        *,
-        channel: str,
-        text: str,
-        blocks: list[dict[str, Any]],
-        thread_ts: str | None,
-        metadata: dict[str, Any],
-    ) -> Posted:
-        try:
-            response = await self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread_ts,
-                metadata=metadata,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as exc:
-            raise _send_error(exc) from exc
-        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            raise SendError(f"network: {type(exc).__name__}", retry_in=5) from exc
-        return Posted(channel_id=str(response["channel"]), ts=str(response["ts"]))
-
-
-def _send_error(exc: SlackApiError) -> SendError:
-    status = exc.response.status_code
-    error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
-    if status == 429:
-        retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
-        return SendError("ratelimited", retry_in=retry_after)
-    if status >= 500:
-        return SendError(f"slack {status}", retry_in=5)
-    return SendError(error or f"http {status}", retry_in=30, permanent=error in PERMANENT_ERRORS)
+    async def update(
+        self, *, channel_id: str, ts: str, text: str, blocks: list[dict[str, Any]]
+    ) -> None:
+        """Replace a message's text and blocks."""
 
 
 def backoff(attempts: int, base: float) -> float:
@@ -119,12 +81,27 @@ def backoff(attempts: int, base: float) -> float:
     return float(min(300.0, max(base, 2.0 ** (attempts - 1))))
 
 
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A nudge this worker is sending, rendered, with where it goes."""
+
+    nudge_id: int
+    cause: str
+    channel: str
+    thread_ts: str | None
+    text: str
+    blocks: list[dict[str, Any]]
+    maybe_posted: bool
+
+
 class OutboxPoster:
     """Sends nudges in order per channel, about one a second per channel.
 
-    Only the oldest pending nudge of a channel is ever sent, so a nudge waiting for a
-    retry holds the ones behind it; transient errors retry with capped backoff for as
-    long as Slack is down, permanent ones fail that nudge alone.
+    Only the oldest unsent nudge of a channel is ever sent, so a nudge waiting for a
+    retry, quiet hours or a free slot holds the ones behind it; confirmations have a lane
+    of their own. Transient errors retry with capped backoff for as long as Slack is
+    down, permanent ones fail that nudge alone. ``rules`` (quiet hours and the per-rep
+    cap) apply when given; ``wall_clock`` is the time of day they are judged by.
     """
 
     def __init__(
@@ -134,73 +111,176 @@ class OutboxPoster:
         *,
         pace_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        rules: DeliveryRules | None = None,
+        wall_clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
         self.pace_s = pace_s
         self.clock = clock
+        self.rules = rules
+        self.wall_clock = wall_clock
         self._last_post: dict[str, float] = {}
+        self._set_aside = 0
 
     def _paced(self, channel: str) -> bool:
         last = self._last_post.get(channel)
         return last is not None and self.clock() - last < self.pace_s
 
     async def run_once(self, *, now: datetime | None = None) -> int:
-        """Send everything due, head of each channel first; returns how many went out."""
-        at = now or utcnow()
+        """Send everything due, head of each channel first, then update edited messages.
+
+        Returns how many messages were posted.
+        """
+        at = now or self.wall_clock()
         total = 0
         while True:
             async with unit_of_work(self.sessions) as session:
                 heads = await channel_heads(session=session)
+            set_aside = self._set_aside
             sent = sum([await self._deliver(nudge_id, at) for nudge_id in heads])
             total += sent
-            if not sent:
-                return total
+            if not sent and self._set_aside == set_aside:
+                break
+        await self._apply_edits(at)
+        return total
 
     async def _deliver(self, nudge_id: int, now: datetime) -> int:
-        """Post one nudge in its own transaction, so one failure never undoes another's send."""
+        """Claim, post and record one nudge; one failure never undoes another's send."""
+        claim = await self._claim(nudge_id, now)
+        if claim is None:
+            return 0
+        self._last_post[claim.channel] = self.clock()
+        looked = False
+        try:
+            posted = None
+            if claim.maybe_posted and isinstance(self.transport, MessageStore):
+                posted = await self.transport.find(
+                    channel=claim.channel, thread_ts=claim.thread_ts, nudge_id=claim.nudge_id
+                )
+                looked = True
+            if posted is None:
+                posted = await self.transport.post(
+                    channel=claim.channel,
+                    text=claim.text,
+                    blocks=claim.blocks,
+                    thread_ts=claim.thread_ts,
+                    metadata={"event_type": "nudge", "event_payload": {"nudge_id": nudge_id}},
+                )
+        except SendError as exc:
+            unresolved = claim.maybe_posted and not looked
+            await self._record_failure(claim, exc, now, maybe_posted=exc.uncertain or unresolved)
+            return 0
         async with unit_of_work(self.sessions) as session:
-            nudge = await lock_pending(session=session, nudge_id=nudge_id)
-            if nudge is None or self._paced(nudge.channel):
-                return 0
+            nudge = await session.get(Nudge, nudge_id)
+            assert nudge is not None
+            mark_sent(nudge, channel_id=posted.channel_id, ts=posted.ts, now=now)
+            session.add(nudge)
+        log.info("nudge.sent", nudge_id=nudge_id, cause=claim.cause, found=looked)
+        return 1
+
+    async def _claim(self, nudge_id: int, now: datetime) -> _Claim | None:
+        """In one committed transaction: check the nudge may go now, render it, mark it sending."""
+        async with unit_of_work(self.sessions) as session:
+            nudge = await lock_unsent(session=session, nudge_id=nudge_id)
+            if nudge is None or self._paced(nudge.channel) or claimed_elsewhere(nudge, now=now):
+                return None
             if nudge.next_attempt_at is not None and nudge.next_attempt_at > now:
-                return 0
+                return None
             parent = await session.get(Nudge, nudge.parent_id) if nudge.parent_id else None
-            if parent is not None and parent.state == "pending":
-                return 0
+            if parent is not None and parent.state in ("pending", "sending"):
+                return None
+            if not is_confirmation(nudge.cause) and await self._held(session, nudge, now):
+                return None
             try:
                 text, blocks = render_nudge(nudge)
             except Exception as exc:
                 log.exception("nudge.unrenderable", nudge_id=nudge.id)
                 mark_retry(nudge, error=f"cannot render: {exc!r}", retry_in=0, permanent=True,
                            now=now)  # fmt: skip
-                return 0
-            return int(await self._post(nudge, parent, text, blocks, now))
-
-    async def _post(
-        self, nudge: Nudge, parent: Nudge | None, text: str, blocks: list[dict[str, Any]],
-        now: datetime,
-    ) -> bool:  # fmt: skip
-        self._last_post[nudge.channel] = self.clock()
-        threaded = parent is not None and parent.message_ts is not None
-        try:
-            posted = await self.transport.post(
+                return None
+            threaded = parent is not None and parent.message_ts is not None
+            maybe_posted = claim_for_sending(nudge, now=now)
+            session.add(nudge)
+            return _Claim(
+                nudge_id=nudge_id,
+                cause=nudge.cause,
                 channel=(parent.channel_id or nudge.channel)
                 if parent and threaded
                 else nudge.channel,
+                thread_ts=parent.message_ts if parent and threaded else None,
                 text=text,
                 blocks=blocks,
-                thread_ts=parent.message_ts if parent and threaded else None,
-                metadata={"event_type": "nudge", "event_payload": {"nudge_id": nudge.id}},
+                maybe_posted=maybe_posted,
             )
-        except SendError as exc:
-            retry_in = backoff(nudge.attempts + 1, exc.retry_in)
-            mark_retry(nudge, error=exc.reason, retry_in=retry_in, permanent=exc.permanent, now=now)
-            log.warning("nudge.retry", nudge_id=nudge.id, reason=exc.reason, state=nudge.state)
+
+    async def _held(self, session: AsyncSession, nudge: Nudge, now: datetime) -> bool:
+        """Snoozed (set aside; queued again if still true after the snooze), or held for
+        quiet hours or the hourly cap. A nudge that may already be in Slack is not snoozed.
+        """
+        snoozed = await snoozed_until(
+            session=session, workspace_id=nudge.workspace_id, subjects=subjects_of(nudge), now=now
+        )
+        if snoozed is not None and nudge.state == "pending":
+            nudge.state = "snoozed"
+            session.add(nudge)
+            self._set_aside += 1  # the next nudge of its channel becomes the head
+            log.info("nudge.snoozed", nudge_id=nudge.id)
+            return True
+        if self.rules is None:
             return False
-        mark_sent(nudge, channel_id=posted.channel_id, ts=posted.ts, now=now)
-        log.info("nudge.sent", nudge_id=nudge.id, cause=nudge.cause)
+        until = await held_until(session=session, nudge=nudge, rules=self.rules, now=now)
+        if until is None:
+            return False
+        hold(nudge, until=until)
+        session.add(nudge)
+        log.info("nudge.held", nudge_id=nudge.id, until=until.isoformat())
         return True
+
+    async def _record_failure(
+        self, claim: _Claim, exc: SendError, now: datetime, *, maybe_posted: bool
+    ) -> None:
+        async with unit_of_work(self.sessions) as session:
+            nudge = await session.get(Nudge, claim.nudge_id)
+            assert nudge is not None
+            retry_in = backoff(nudge.attempts + 1, exc.retry_in)
+            mark_retry(nudge, error=exc.reason, retry_in=retry_in, permanent=exc.permanent,
+                       now=now, maybe_posted=maybe_posted)  # fmt: skip
+            session.add(nudge)
+        log.warning("nudge.retry", nudge_id=claim.nudge_id, reason=exc.reason, state=nudge.state)
+
+    async def _apply_edits(self, now: datetime) -> None:
+        """Update every sent message whose notes changed (marked contacted, snoozed)."""
+        async with unit_of_work(self.sessions) as session:
+            due = await edits_due(session=session, now=now)
+        for nudge_id in due:
+            await self._edit(nudge_id, now)
+
+    async def _edit(self, nudge_id: int, now: datetime) -> None:
+        async with unit_of_work(self.sessions) as session:
+            nudge = await session.get(Nudge, nudge_id)
+            if nudge is None or nudge.channel_id is None or nudge.message_ts is None:
+                return
+            version, where = nudge.notes_version, (nudge.channel_id, nudge.message_ts)
+            text, blocks = render_nudge(nudge)
+        failure: SendError | None = None
+        if isinstance(self.transport, MessageStore):
+            try:
+                await self.transport.update(
+                    channel_id=where[0], ts=where[1], text=text, blocks=blocks
+                )
+            except SendError as exc:
+                failure = exc
+        async with unit_of_work(self.sessions) as session:
+            nudge = await session.get(Nudge, nudge_id, with_for_update=True)
+            assert nudge is not None
+            if failure is None:
+                mark_edited(nudge, version=version)
+            else:
+                mark_edit_retry(nudge, retry_in=failure.retry_in, permanent=failure.permanent,
+                                now=now)  # fmt: skip
+                log.warning("nudge.edit_retry", nudge_id=nudge_id, reason=failure.reason)
+            session.add(nudge)
 
     async def run_forever(self, stop: asyncio.Event, *, interval_s: float = 0.25) -> None:
         """Poll the outbox until ``stop`` is set; a failure never ends the loop."""

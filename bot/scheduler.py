@@ -1,4 +1,10 @@
-"""Scheduled work (APScheduler 3): each job runs once per period, whatever the worker count."""
+"""Scheduled work (APScheduler 3): each job runs once per period, whatever the worker count.
+
+Digests: every quarter of an hour, aligned on ``crm.digest_time``'s minute (so the check
+falls exactly on the digest time in every zone, whose offsets are whole quarters of an
+hour), and once at start-up to catch up on a morning missed while no worker ran. Each
+check queues only the digests that are due and not yet claimed (see :mod:`bot.digest`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.deal_checks import check_deal_nudges
+from bot.digest import send_due_digests, slack_client
 from bot.runtime import Runtime
 from models.db import unit_of_work
 from models.services.jobs import claim_run, finish_run
@@ -43,6 +51,11 @@ async def daily_hot_lead_sweep(runtime: Runtime) -> int:
     return len(queued)
 
 
+async def digests_due(runtime: Runtime) -> int:
+    """Queue the digests whose local morning has come; returns how many."""
+    return await send_due_digests(runtime, slack_client(runtime))
+
+
 def create_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     """The scheduler with Nudge's jobs; a run late by up to six hours still happens."""
     scheduler = AsyncIOScheduler(
@@ -54,6 +67,22 @@ def create_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
         args=[runtime],
         id="hot-lead-sweep",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        digests_due,
+        CronTrigger(minute=f"{at.minute % 15}-59/15", timezone="UTC"),
+        args=[runtime],
+        id="digests",
+        replace_existing=True,
+    )
+    scheduler.add_job(digests_due, args=[runtime], id="digests-catch-up", replace_existing=True)
+    scheduler.add_job(
+        check_deal_nudges,
+        "interval",
+        minutes=runtime.config.crm.nudges.check_every_minutes,
+        args=[runtime],
+        id="deal-checks",
         replace_existing=True,
     )
     return scheduler

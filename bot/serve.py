@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.app import create_bolt_app, create_web_client
 from bot.config import AppConfig
 from bot.outbox import OutboxPoster, SlackTransport
+from bot.reload import ConfigReloader
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.settings import Settings
 from bot.web import create_web_app
@@ -70,7 +71,8 @@ async def run_serve(
             log.info("serve.started", host=host, port=port, socket_mode=socket_mode)
             socket = await start_socket_mode(bolt, settings) if socket_mode else None
             try:
-                await _wait_for_signal()
+                async with ConfigReloader(runtime, settings.config_path).running():
+                    await _wait_for_signal()
             finally:
                 if socket is not None:
                     await socket.close_async()  # type: ignore[no-untyped-call]

@@ -11,6 +11,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 
+from bot.api import PREFIX as API_PREFIX
+from bot.api import create_api
+from bot.deliveries import WebhookDeliverer
+from bot.home import HomePublisher
 from bot.inbox import Inbox, webhook_handler
 from bot.intake import Intake
 from bot.mailboxes import start_listeners
@@ -87,9 +91,12 @@ def create_web_app(
     app[RUNTIME], app[BOLT], app[POSTER], app[INBOX] = runtime, bolt, poster, inbox
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    app.add_subapp(API_PREFIX, create_api(runtime))
     for source in sources:
         app.router.add_post(source.path, webhook_handler(runtime, intake, source))
     app.cleanup_ctx.append(_background(intake.run, poster.run_forever, inbox.run_forever))
+    app.cleanup_ctx.append(_background(WebhookDeliverer(runtime.sessions).run_forever))
+    app.cleanup_ctx.append(_background(HomePublisher(runtime, bolt.client).run_forever))
     app.cleanup_ctx.append(_run_mailboxes)
     app.cleanup_ctx.append(_run_scheduler)
     return app

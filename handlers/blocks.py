@@ -1,5 +1,12 @@
 """All Block Kit rendering, with mrkdwn escaping and Slack's size limits in one place.
 
+Limits: 50 blocks a message (:data:`MAX_BLOCKS`), 3,000 characters a section text, 150 a
+header, 2,000 a context, 75 a button's text and 2,000 its value. :func:`section`,
+:func:`header`, :func:`context` and :func:`button` cut to them. Long lists:
+:func:`capped` shows the first items and "…and N more" in one message; :func:`paginate`
+splits many blocks into several messages, each within the block limit and each ending
+with the disclosure. Outside text must go through :func:`escape_mrkdwn` first.
+
 >>> escape_mrkdwn("<!channel> & <@U123>")
 '&lt;!channel&gt; &amp; &lt;@U123&gt;'
 >>> len(truncate("x" * 5000, 3000))
@@ -9,6 +16,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from models.nudge import Nudge
@@ -18,9 +26,16 @@ MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
 MAX_CONTEXT = 2000
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ELEMENTS = 25
 AUTOMATED = "🤖 Automated by Nudge"
 BAND_ICON = {"hot": "🔥", "warm": "🌤️", "cold": "🧊"}
 FEEDBACK_ACTIONS = ("nudge_feedback_right", "nudge_feedback_wrong")
+MARK_CONTACTED = "nudge_mark_contacted"
+SNOOZE_ACTIONS = {"nudge_snooze_day": 1, "nudge_snooze_week": 7}
+OPEN_PROFILE = "open_profile"
+FIX_DATA = "fix_data"
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -49,6 +64,63 @@ def automated_context(*extra: str) -> Block:
     return context(AUTOMATED, *extra)
 
 
+def header(text: str) -> Block:
+    """A header (plain text, so nothing in it is live) within its limit."""
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER)}}
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None) -> Block:
+    """A button; its plain text and value are cut to Slack's limits."""
+    element: Block = {
+        "type": "button",
+        "action_id": action_id,
+        "value": value[:MAX_BUTTON_VALUE],
+        "text": {"type": "plain_text", "text": truncate(text, MAX_BUTTON_TEXT), "emoji": True},
+    }
+    if style is not None:
+        element["style"] = style
+    return element
+
+
+def actions(block_id: str, *elements: Block) -> Block:
+    """A row of buttons (at most 25, as Slack allows)."""
+    return {"type": "actions", "block_id": block_id,
+            "elements": list(elements[:MAX_ACTION_ELEMENTS])}  # fmt: skip
+
+
+def capped(lines: list[str], limit: int, *, more: str = "…and {n} more") -> list[str]:
+    """The first ``limit`` lines and, if some are left out, one line saying how many.
+
+    >>> capped(["a", "b", "c"], 2)
+    ['a', 'b', '…and 1 more']
+    >>> capped(["a"], 2)
+    ['a']
+    """
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], more.format(n=len(lines) - limit)]
+
+
+def paginate(blocks: list[Block], *, footer: Block | None = None) -> list[list[Block]]:
+    """Split blocks into messages of at most :data:`MAX_BLOCKS`, each ending with ``footer``
+    (the disclosure by default), with "part i of n" when there is more than one.
+
+    >>> pages = paginate([section(str(i)) for i in range(120)])
+    >>> [len(page) for page in pages], pages[-1][-1]["elements"][0]["text"]
+    ([50, 50, 23], '🤖 Automated by Nudge · part 3 of 3')
+    """
+    room = MAX_BLOCKS - 1
+    chunks = [blocks[i : i + room] for i in range(0, len(blocks), room)] or [[]]
+    if footer is not None:
+        return [[*chunk, footer] for chunk in chunks]
+    if len(chunks) == 1:
+        return [[*chunks[0], automated_context()]]
+    total = len(chunks)
+    return [
+        [*chunk, automated_context(f"part {n} of {total}")] for n, chunk in enumerate(chunks, 1)
+    ]
+
+
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
@@ -69,6 +141,24 @@ def _lead_line(lead: dict[str, Any]) -> str:
 
 def _bullets(items: list[str]) -> str:
     return "\n".join(f"• {escape_mrkdwn(item)}" for item in items)
+
+
+def nudge_buttons(nudge: Nudge, *, fix_data: str | None = None) -> Block:
+    """Mark contacted, Snooze 1 day / 1 week, Open profile (about a contact), Fix data (asked).
+
+    Every value is the nudge id, except Open profile (the contact id) and Fix data (given).
+    """
+    value = str(nudge.id)
+    elements = [
+        button("✅ Mark contacted", MARK_CONTACTED, value, style="primary"),
+        button("💤 Snooze 1 day", "nudge_snooze_day", value),
+        button("💤 Snooze 1 week", "nudge_snooze_week", value),
+    ]
+    if nudge.contact_id is not None:
+        elements.append(button("👤 Open profile", OPEN_PROFILE, str(nudge.contact_id)))
+    if fix_data is not None:
+        elements.append(button("🛠 Fix data", FIX_DATA, fix_data))
+    return actions(f"nudge:{value}", *elements)
 
 
 def _feedback_buttons(nudge_id: int | None) -> Block:
@@ -108,6 +198,7 @@ def _hot_lead(nudge: Nudge) -> tuple[str, list[Block]]:
         label, gain = p["action"]
         blocks.append(section(f"*Next step:* {escape_mrkdwn(label)} (about +{gain})"))
     blocks.append(_feedback_buttons(nudge.id))
+    blocks.append(nudge_buttons(nudge))
     confidence = " (low confidence: still learning)" if p.get("low_confidence") else ""
     blocks.append(
         automated_context(
@@ -134,12 +225,106 @@ def _feedback_ack(nudge: Nudge) -> tuple[str, list[Block]]:
     return text, [section(text), automated_context(f"model v{p['model_version']}")]
 
 
-RENDERERS = {"hot_lead": _hot_lead, "feedback_ack": _feedback_ack}
+def _digest(nudge: Nudge) -> tuple[str, list[Block]]:
+    from handlers.blocks_digest import render_digest  # it builds on this module's helpers
+
+    return render_digest(nudge)
+
+
+def _data_incomplete(nudge: Nudge) -> tuple[str, list[Block]]:
+    from handlers.blocks_hygiene import render_data_incomplete  # it builds on these helpers
+
+    return render_data_incomplete(nudge)
+
+
+def _stale_deal(nudge: Nudge) -> tuple[str, list[Block]]:
+    from handlers.blocks_deals import render_stale_deal  # it builds on these helpers
+
+    return render_stale_deal(nudge)
+
+
+def _meeting_prep(nudge: Nudge) -> tuple[str, list[Block]]:
+    from handlers.blocks_deals import render_meeting_prep  # it builds on these helpers
+
+    return render_meeting_prep(nudge)
+
+
+def _merge_proposal(nudge: Nudge) -> tuple[str, list[Block]]:
+    from handlers.blocks_merge import render_merge_proposal  # it builds on these helpers
+
+    return render_merge_proposal(nudge)
+
+
+def _feedback_alert(nudge: Nudge) -> tuple[str, list[Block]]:
+    from handlers.blocks_governance import render_feedback_alert  # it builds on these helpers
+
+    return render_feedback_alert(nudge)
+
+
+RENDERERS = {
+    "feedback_alert": _feedback_alert,
+    "merge_proposal": _merge_proposal,
+    "hot_lead": _hot_lead,
+    "stale_deal": _stale_deal,
+    "meeting_prep": _meeting_prep,
+    "feedback_ack": _feedback_ack,
+    "digest": _digest,
+    "data_incomplete": _data_incomplete,
+}
 
 
 def render_nudge(nudge: Nudge) -> tuple[str, list[Block]]:
-    """Fallback text and blocks for an outbox message."""
-    return RENDERERS[nudge.cause](nudge)
+    """Fallback text and blocks for an outbox message, with what people did with it."""
+    text, blocks = RENDERERS[nudge.cause](nudge)
+    return text, with_notes(blocks, nudge.notes)
+
+
+def with_notes(blocks: list[Block], notes: dict[str, Any]) -> list[Block]:
+    """Show who marked the message contacted or snoozed it, above the disclosure.
+
+    Once contacted, the Mark contacted button goes away.
+    """
+    lines = note_lines(notes)
+    if not lines:
+        return blocks
+    shown = [_without(block, MARK_CONTACTED if "contacted" in notes else None) for block in blocks]
+    shown = [block for block in shown if block.get("type") != "actions" or block["elements"]]
+    note = section("\n".join(lines))
+    if not shown:
+        return [note]
+    return [*shown[:-1][: MAX_BLOCKS - 2], note, shown[-1]]
+
+
+def _when(iso: str) -> str:
+    """A stored UTC moment as people read it: ``Nov 25, 14:05 UTC``."""
+    moment = datetime.fromisoformat(iso)
+    return f"{moment:%b} {moment.day}, {moment:%H:%M} UTC"
+
+
+def note_lines(notes: dict[str, Any]) -> list[str]:
+    """What people did with a nudge, one line each.
+
+    >>> note_lines({"contacted": {"by": "U0REP01", "at": "2026-11-25T14:05:00+00:00"}})
+    ['✅ Marked contacted by <@U0REP01> on Nov 25, 14:05 UTC']
+    """
+    lines = []
+    if contacted := notes.get("contacted"):
+        lines.append(
+            f"✅ Marked contacted by {mention(contacted['by'])} on {_when(contacted['at'])}"
+        )
+    if snoozed := notes.get("snoozed"):
+        lines.append(
+            f"💤 Snoozed by {mention(snoozed['by'])} until {_when(snoozed['until'])}: "
+            "no nudges about this until then"
+        )
+    return lines
+
+
+def _without(block: Block, action_id: str | None) -> Block:
+    if action_id is None or block.get("type") != "actions":
+        return block
+    elements = [e for e in block["elements"] if e.get("action_id") != action_id]
+    return {**block, "elements": elements}
 
 
 def _percent(value: float | None) -> str:

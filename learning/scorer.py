@@ -8,7 +8,7 @@ replay of the learning log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -80,6 +80,10 @@ class PendingUpdate:
         )
 
 
+Refresh = Callable[["Scorer"], Awaitable[None]]
+"""Brings a scorer up to date with updates other workers logged; runs under its lock."""
+
+
 class Scorer:
     """Scores leads with the live model; learning goes through :meth:`update`."""
 
@@ -90,6 +94,8 @@ class Scorer:
         self.version = version
         self.outcomes_seen = outcomes_seen
         self.config = config
+        self.log_cursor: int | None = None
+        """The newest learning-log id this model is known to include (None: not looked up)."""
         self._lock = asyncio.Lock()
 
     def score(self, features: Features) -> Score:
@@ -104,10 +110,23 @@ class Scorer:
             model_version=self.version,
         )
 
-    @asynccontextmanager
-    async def update(self) -> AsyncIterator[PendingUpdate]:
-        """Stage updates; commit your transaction inside the block, then they go live."""
+    async def refresh(self, catch_up: Refresh) -> None:
+        """Apply what other workers learned; skipped during an update, which catches up itself."""
+        if self._lock.locked():
+            return
         async with self._lock:
+            await catch_up(self)
+
+    @asynccontextmanager
+    async def update(self, catch_up: Refresh | None = None) -> AsyncIterator[PendingUpdate]:
+        """Stage updates; commit your transaction inside the block, then they go live.
+
+        ``catch_up`` first applies updates other workers logged, so the staged model
+        continues the learning log rather than forking it.
+        """
+        async with self._lock:
+            if catch_up is not None:
+                await catch_up(self)
             pending = PendingUpdate(self)
             yield pending
             self.model = pending.model

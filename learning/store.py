@@ -17,6 +17,7 @@ from learning.features import Features
 from learning.pipeline import PIPELINE_VERSION, LeadModel, build_model
 from learning.scorer import PendingUpdate
 from models.learning import DriftEvent, LearningLogEntry, ModelSnapshot
+from models.learning_control import LearningExclusion
 
 OUTCOME_SOURCES = frozenset({"outcome", "import"})
 
@@ -101,7 +102,10 @@ async def record_update(
 async def _entries_after(
     session: AsyncSession, workspace_id: int, after_id: int | None
 ) -> list[LearningLogEntry]:
-    query = select(LearningLogEntry).where(LearningLogEntry.workspace_id == workspace_id)
+    query = select(LearningLogEntry).where(
+        LearningLogEntry.workspace_id == workspace_id,
+        col(LearningLogEntry.id).not_in(select(LearningExclusion.log_id)),
+    )
     if after_id is not None:
         query = query.where(col(LearningLogEntry.id) > after_id)
     result = await session.exec(query.order_by(col(LearningLogEntry.id)))
@@ -114,7 +118,7 @@ def _replay_onto(loaded: LoadedModel, entries: list[LearningLogEntry]) -> Loaded
         model.update(
             entry.features, entry.label, entry.weight, outcome=entry.source in OUTCOME_SOURCES
         )
-        version += 1
+        version = max(version + 1, entry.model_version)  # a rebuild skips versions
         outcomes += int(entry.source in OUTCOME_SOURCES)
     return LoadedModel(model, version, outcomes)
 

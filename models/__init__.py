@@ -4,17 +4,20 @@ from sqlmodel import SQLModel
 
 from models.account import Account
 from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, SkippedItem
-from models.audit import AuditEntry
+from models.audit import AuditAnchor, AuditEntry
 from models.contact import Contact, ContactChange, ContactIdentity
 from models.deal import Deal, DealContact, DealStageChange
 from models.feedback import Feedback
+from models.home import HomeState
 from models.hygiene import HygieneIssue, MergeProposal, MergeRecord
 from models.integration import ApiToken, WebhookDelivery, WebhookReceipt, WebhookSubscription
 from models.jobs import JobRun, Lease
 from models.learning import DriftEvent, LearningLogEntry, ModelSnapshot, ScoreSnapshot
+from models.learning_control import LearningExclusion
 from models.mailbox import MailboxCheckpoint
 from models.nudge import Nudge, SlackEventReceipt
-from models.privacy import ErasureTombstone
+from models.privacy import ErasureKey, ErasureTombstone, SlackRetraction
+from models.roles import RoleGrant, RoleGroupMember
 from models.workspace import User, Workspace
 
 metadata = SQLModel.metadata
@@ -24,6 +27,7 @@ __all__ = [
     "Activity",
     "ActivityParticipant",
     "ApiToken",
+    "AuditAnchor",
     "AuditEntry",
     "Contact",
     "ContactChange",
@@ -32,10 +36,13 @@ __all__ = [
     "DealContact",
     "DealStageChange",
     "DriftEvent",
+    "ErasureKey",
     "ErasureTombstone",
     "Feedback",
+    "HomeState",
     "HygieneIssue",
     "JobRun",
+    "LearningExclusion",
     "LearningLogEntry",
     "Lease",
     "MailboxCheckpoint",
@@ -45,9 +52,12 @@ __all__ = [
     "Nudge",
     "Quarantine",
     "RawItem",
+    "RoleGrant",
+    "RoleGroupMember",
     "ScoreSnapshot",
     "SkippedItem",
     "SlackEventReceipt",
+    "SlackRetraction",
     "User",
     "WebhookDelivery",
     "WebhookReceipt",

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit trail."""
+"""The append-only, hash-chained audit trail, and the anchors that let it be pruned."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from models.base import created_at_field, json_field
 
 
 class AuditEntry(SQLModel, table=True):
-    """Who did what to which record, with before/after; ``hash`` chains to the previous row."""
+    """Who did what to which record, with before/after; ``hash`` chains to the previous row.
+
+    The chain covers digests of ``before`` and ``after``: an erasure may replace their
+    content (``redacted`` then keeps the original digests) without breaking the chain.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
@@ -22,5 +26,16 @@ class AuditEntry(SQLModel, table=True):
     target_id: str | None = Field(default=None, max_length=100)
     before: dict[str, Any] = json_field()
     after: dict[str, Any] = json_field()
+    redacted: dict[str, Any] = json_field()
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class AuditAnchor(SQLModel, table=True):
+    """Left by a prune: the last deleted row's id and hash, where the remaining chain starts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    last_pruned_id: int
+    last_pruned_hash: str = Field(max_length=64)
+    pruned: int
+    created_at: datetime = created_at_field()

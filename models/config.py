@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.hygiene_config import HygieneConfig
 
 
 class _Section(BaseModel):
@@ -69,6 +72,12 @@ class FeedbackConfig(_Section):
     positive: dict[str, float] = Field(default_factory=lambda: {"+1": 0.5, "fire": 0.8})
     negative: dict[str, float] = Field(default_factory=lambda: {"-1": 0.5, "ice_cube": 0.8})
     button_weight: float = Field(default=0.5, gt=0, le=1)
+    max_weight_per_user_hour: float = Field(default=4.0, gt=0)
+    """Learning weight one person's feedback may add in an hour; the rest is kept, unlearned."""
+    burst_per_hour: int = Field(default=20, ge=1)
+    """Verdicts by one person in an hour that are flagged to admins as a burst."""
+    one_sided_after: int = Field(default=10, ge=2)
+    """Consecutive verdicts all one way (all right or all wrong) that are flagged to admins."""
 
     def label_for(self, emoji: str) -> tuple[bool, float] | None:
         """(label, weight) for a reaction name, or None when it is not feedback.
@@ -92,6 +101,8 @@ class NudgeConfig(_Section):
     per_rep_per_hour: int = Field(default=6, ge=1)
     quiet_start: time = time(20, 0)
     quiet_end: time = time(8, 0)
+    stale_days: int = Field(default=14, ge=1)
+    check_every_minutes: int = Field(default=60, ge=5, le=1440)
 
 
 class LearningConfig(_Section):
@@ -99,6 +110,17 @@ class LearningConfig(_Section):
 
     outcome_weight: float = Field(default=1.0, gt=0)
     snapshot_every: int = Field(default=1, ge=1)
+
+
+class DigestConfig(_Section):
+    """The manager digest: what puts a deal at risk, and how late a missed digest still goes."""
+
+    grace_hours: int = Field(default=6, ge=1, le=23)
+    stale_days: int = Field(default=14, ge=1)
+    closing_days: int = Field(default=7, ge=1)
+    score_drop: int = Field(default=20, ge=1, le=100)
+    drop_days: int = Field(default=7, ge=1)
+    max_items: int = Field(default=10, ge=1, le=20)
 
 
 class MailboxConfig(_Section):
@@ -140,12 +162,26 @@ class CrmConfig(_Section):
     nudges: NudgeConfig = NudgeConfig()
     learning: LearningConfig = LearningConfig()
     digest_time: time = time(8, 30)
+    digest: DigestConfig = DigestConfig()
     team: tuple[TeamMember, ...] = ()
     mailboxes: tuple[MailboxConfig, ...] = ()
     capture: CaptureConfig = CaptureConfig()
+    hygiene: HygieneConfig = HygieneConfig()
+    roles: dict[str, str] = Field(default_factory=dict)
+    """Slack user ids (U…, W…) or user-group ids (S…) mapped to rep, manager or admin."""
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {"audit": 2555, "raw_items": 365}
     )
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        for subject, role in roles.items():
+            if not re.fullmatch(r"[SUW][A-Z0-9]{2,30}", subject):
+                raise ValueError(f"roles: {subject!r} is not a Slack user or user-group id")
+            if role not in ("rep", "manager", "admin"):
+                raise ValueError(f"roles: {subject} must be rep, manager or admin, not {role!r}")
+        return roles
 
     @field_validator("internal_domains")
     @classmethod

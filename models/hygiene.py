@@ -12,19 +12,33 @@ from models.base import created_at_field, json_field, time_field, workspace_fk
 
 
 class HygieneIssue(SQLModel, table=True):
-    """A rule that a record breaks; closed when the record is fixed, never blocking the change."""
+    """A rule that a record breaks; closed when the record is fixed, never blocking the change.
+
+    An issue is known by (record, ``rule``, ``detail``): ``detail`` tells apart two problems
+    of one rule on one record (the missing field, the other contact of a duplicate pair).
+    ``fingerprint`` digests the facts; a problem dismissed by its owner ("these are two
+    people", "the amount is right") is not raised again until its facts change.
+    ``facts`` hold ids, dates and numbers only, never names or free text.
+    ``resolution`` says how it closed: fixed, dismissed or resolved (no longer applies).
+    """
 
     __table_args__ = (Index("ix_hygieneissue_open", "workspace_id", "entity_type", "entity_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     rule: str = Field(max_length=64)
+    detail: str = Field(default="", max_length=64)
     entity_type: str = Field(max_length=16)
     entity_id: int
     owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     message: str = Field(max_length=500)
+    fingerprint: str = Field(default="", max_length=32)
+    facts: dict[str, Any] = json_field()
+    nudge_id: int | None = Field(default=None, foreign_key="nudge.id")
     opened_at: datetime = created_at_field()
     closed_at: datetime | None = time_field()
+    resolution: str | None = Field(default=None, max_length=16)
+    closed_by: str | None = Field(default=None, max_length=64)
 
 
 class MergeProposal(SQLModel, table=True):

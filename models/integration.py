@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, json_field, time_field, workspace_fk
@@ -17,6 +17,7 @@ class ApiToken(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     name: str = Field(max_length=100)
+    prefix: str = Field(default="", max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
     scopes: list[str] = json_field(default_factory=list)
     created_at: datetime = created_at_field()
@@ -25,28 +26,41 @@ class ApiToken(SQLModel, table=True):
 
 
 class WebhookSubscription(SQLModel, table=True):
-    """An outside system that wants events (score changed, hygiene issue) posted to it."""
+    """An outside system that wants events (score changed, hygiene issue) posted to it.
+
+    ``secret`` is the HMAC key deliveries are signed with; HMAC needs the key itself, so it
+    is kept (never logged) and shown to the subscriber once, when the subscription is made.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     url: str = Field(max_length=2000)
-    secret_hash: str = Field(max_length=64)
+    secret: str = Field(max_length=100)
+    created_by: str = Field(default="", max_length=100)
     events: list[str] = json_field(default_factory=list)
     created_at: datetime = created_at_field()
     disabled_at: datetime | None = time_field()
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """An outbound event waiting to be delivered, retried until it is."""
+    """An outbound event waiting to be delivered, retried until it is.
+
+    Written in the transaction of the change; ``delivery_id`` is sent with every attempt so
+    the receiver can drop a repeat.
+    """
+
+    __table_args__ = (Index("ix_webhookdelivery_state_due", "state", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
     subscription_id: int = Field(foreign_key="webhooksubscription.id", index=True)
+    delivery_id: str = Field(max_length=64, unique=True)
     event: str = Field(max_length=64)
     payload: dict[str, Any] = json_field()
     state: str = Field(default="pending", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime | None = time_field()
+    last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime = created_at_field()
     delivered_at: datetime | None = time_field()
 

@@ -60,3 +60,18 @@ async def test_the_scheduler_keeps_late_runs(runtime: Runtime) -> None:
         assert str(job.trigger) == "cron[hour='8', minute='30']"
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def test_digests_are_checked_each_quarter_hour_and_at_start(runtime: Runtime) -> None:
+    scheduler = create_scheduler(runtime)
+    scheduler.start(paused=True)
+    try:
+        checks, catch_up = scheduler.get_job("digests"), scheduler.get_job("digests-catch-up")
+        assert checks is not None
+        assert catch_up is not None
+        assert str(checks.trigger) == "cron[minute='0-59/15']"
+        assert checks.misfire_grace_time == GRACE_S
+        assert str(catch_up.trigger).startswith("date[")
+        assert catch_up.next_run_time is not None
+    finally:
+        scheduler.shutdown(wait=False)

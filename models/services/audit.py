@@ -1,36 +1,67 @@
-"""Append to the hash-chained audit trail."""
+"""The hash-chained audit trail: append, verify, query, prune, and redact for erasure.
+
+Each row's hash covers its predecessor's hash, its metadata and digests of ``before`` and
+``after``. Editing, deleting or reordering rows breaks the chain at the first bad row.
+Pruning leaves an :class:`AuditAnchor` with the last deleted hash, so the rest still
+verifies; an erasure may blank a row's personal content, keeping its digests, but only
+rows named by a later, chained erasure receipt may be blank.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.audit import AuditEntry
+from models.audit import AuditAnchor, AuditEntry
 from models.types import utcnow
 
 GENESIS = "0" * 64
+SYSTEM = "system"
+ERASURE_RECEIPT = "privacy.erased"
 _CHAIN_LOCK = 7_414_017
+_PAGE = 1000
+
+
+def _digest(document: dict[str, Any]) -> str:
+    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def content_digests(entry: AuditEntry) -> tuple[str, str]:
+    """Digests of before and after, as chained (kept in ``redacted`` once blanked)."""
+    if entry.redacted:
+        return str(entry.redacted["before"]), str(entry.redacted["after"])
+    return _digest(entry.before), _digest(entry.after)
 
 
 def entry_hash(entry: AuditEntry) -> str:
     """The hash of a row's content and its predecessor's hash."""
-    document = {
-        "prev": entry.prev_hash,
-        "at": entry.at.isoformat(),
-        "workspace": entry.workspace_id,
-        "actor": entry.actor,
-        "action": entry.action,
-        "target": [entry.target_type, entry.target_id],
-        "before": entry.before,
-        "after": entry.after,
-    }
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    before, after = content_digests(entry)
+    return _digest(
+        {
+            "prev": entry.prev_hash,
+            "at": entry.at.isoformat(),
+            "workspace": entry.workspace_id,
+            "actor": entry.actor,
+            "action": entry.action,
+            "target": [entry.target_type, entry.target_id],
+            "before": before,
+            "after": after,
+        }
+    )
+
+
+async def _lock_chain(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(select(func.pg_advisory_xact_lock(_CHAIN_LOCK)))
 
 
 async def record_audit(
@@ -44,26 +75,193 @@ async def record_audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one row, chained to the last one (serialized across workers on PostgreSQL)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        await session.exec(select(func.pg_advisory_xact_lock(_CHAIN_LOCK)))
+    """Append one row, chained to the last one (serialized across workers on PostgreSQL).
+
+    ``actor`` is ``slack:<user id>``, ``api:<token name>``, ``cli`` or ``system``.
+    """
+    await _lock_chain(session)
     last = (
         await session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1))
     ).first()
+    if last is None:
+        last = await _anchor_hash(session)
     entry = AuditEntry(
         workspace_id=workspace_id,
         at=utcnow(),
-        actor=actor,
+        actor=actor[:100],
         action=action,
         target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
+        target_id=None if target_id is None else str(target_id)[:100],
         before=before or {},
         after=after or {},
-        prev_hash=last or GENESIS,
+        prev_hash=last,
         hash="",
     )
     entry.hash = entry_hash(entry)
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def _latest_anchor(session: AsyncSession) -> AuditAnchor | None:
+    query = select(AuditAnchor).order_by(col(AuditAnchor.last_pruned_id).desc()).limit(1)
+    return (await session.exec(query)).first()
+
+
+async def _anchor_hash(session: AsyncSession) -> str:
+    anchor = await _latest_anchor(session)
+    return anchor.last_pruned_hash if anchor else GENESIS
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The outcome of a verification: rows checked, and the first bad row with the reason."""
+
+    checked: int
+    bad_id: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when every row is intact and in order."""
+        return self.bad_id is None
+
+
+async def _rows(session: AsyncSession, after_id: int) -> list[AuditEntry]:
+    query = (
+        select(AuditEntry)
+        .where(col(AuditEntry.id) > after_id)
+        .order_by(col(AuditEntry.id))
+        .limit(_PAGE)
+    )
+    return list((await session.exec(query)).all())
+
+
+def _erased_ids(entry: AuditEntry) -> Iterable[int]:
+    if entry.action != ERASURE_RECEIPT:
+        return ()
+    return (int(i) for i in entry.after.get("redacted_audit_ids", ()))
+
+
+async def verify_chain(*, session: AsyncSession) -> ChainReport:
+    """Walk the chain in id order; name the first row edited, deleted before, or moved.
+
+    A row whose ``prev_hash`` is not its predecessor's hash follows a deleted or moved
+    row; a row whose own hash does not match its content was edited.
+    """
+    anchor = await _latest_anchor(session)
+    expected = anchor.last_pruned_hash if anchor else GENESIS
+    last_id, checked = (anchor.last_pruned_id if anchor else 0), 0
+    blanked: set[int] = set()
+    released: set[int] = set()
+    while rows := await _rows(session, last_id):
+        for entry in rows:
+            assert entry.id is not None
+            if entry.prev_hash != expected:
+                why = "does not follow the row before it (a row was deleted, added or moved)"
+                return ChainReport(checked, entry.id, why)
+            if entry_hash(entry) != entry.hash:
+                return ChainReport(checked, entry.id, "its content was changed")
+            if entry.redacted:
+                blanked.add(entry.id)
+            released.update(_erased_ids(entry))
+            expected, last_id, checked = entry.hash, entry.id, checked + 1
+    unexplained = sorted(blanked - released)
+    if unexplained:
+        return ChainReport(checked, unexplained[0], "blanked without an erasure receipt")
+    return ChainReport(checked)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """What to list: each field narrows the result when set."""
+
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    workspace_id: int | None = None
+    limit: int = 100
+
+
+async def list_audit(*, session: AsyncSession, query: AuditFilter) -> list[AuditEntry]:
+    """Newest first. ``action`` matches exactly or as a prefix (``role`` finds ``role.set``);
+    ``target`` is ``type`` or ``type:id``.
+    """
+    statement = select(AuditEntry)
+    if query.workspace_id is not None:
+        statement = statement.where(AuditEntry.workspace_id == query.workspace_id)
+    if query.actor:
+        statement = statement.where(AuditEntry.actor == query.actor)
+    if query.action:
+        statement = statement.where(
+            or_(
+                col(AuditEntry.action) == query.action,
+                col(AuditEntry.action).startswith(query.action + ".", autoescape=True),
+            )
+        )
+    if query.target:
+        kind, _, target_id = query.target.partition(":")
+        statement = statement.where(AuditEntry.target_type == kind)
+        if target_id:
+            statement = statement.where(AuditEntry.target_id == target_id)
+    if query.since is not None:
+        statement = statement.where(col(AuditEntry.at) >= query.since)
+    statement = statement.order_by(col(AuditEntry.id).desc()).limit(query.limit)
+    return list((await session.exec(statement)).all())
+
+
+async def prune_audit(*, session: AsyncSession, older_than: datetime) -> int:
+    """Delete rows older than ``older_than``; an anchor keeps the rest verifiable.
+
+    Rows are deleted from the start of the chain only, so the remaining chain stays whole.
+    """
+    await _lock_chain(session)
+    first_kept = (
+        await session.exec(select(func.min(AuditEntry.id)).where(col(AuditEntry.at) >= older_than))
+    ).first()
+    doomed = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1)
+    if first_kept is not None:
+        doomed = doomed.where(col(AuditEntry.id) < first_kept)
+    last = (await session.exec(doomed)).first()
+    if last is None or last.id is None:
+        return 0
+    count = (await session.exec(select(func.count()).where(col(AuditEntry.id) <= last.id))).one()
+    session.add(AuditAnchor(last_pruned_id=last.id, last_pruned_hash=last.hash, pruned=count))
+    await session.exec(delete(AuditEntry).where(col(AuditEntry.id) <= last.id))
+    await session.flush()
+    return int(count)
+
+
+def _mentions(document: Any, needles: tuple[str, ...]) -> bool:
+    text = json.dumps(document, default=str).lower()
+    return any(needle in text for needle in needles)
+
+
+async def redact_mentions(
+    *, session: AsyncSession, workspace_id: int, needles: Iterable[str]
+) -> list[int]:
+    """Blank before/after of this workspace's rows that mention any needle (an erasure).
+
+    The chained digests stay, so the chain still verifies once the erasure receipt that
+    lists these ids is recorded. Returns the ids blanked.
+    """
+    lowered = tuple(n.lower() for n in needles if n and len(n) >= 3)
+    if not lowered:
+        return []
+    blanked: list[int] = []
+    last_id = 0
+    while rows := await _rows(session, last_id):
+        for entry in rows:
+            assert entry.id is not None
+            last_id = entry.id
+            if entry.workspace_id not in (workspace_id, None) or entry.redacted:
+                continue
+            if _mentions([entry.before, entry.after], lowered):
+                before, after = content_digests(entry)
+                entry.redacted = {"before": before, "after": after}
+                entry.before, entry.after = {"erased": True}, {"erased": True}
+                session.add(entry)
+                blanked.append(entry.id)
+    await session.flush()
+    return blanked

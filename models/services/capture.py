@@ -17,6 +17,9 @@ from models.config import CrmConfig
 from models.contact import Contact
 from models.db import insert_rows
 from models.nudge import Nudge
+from models.services.dedupe import dedupe
+from models.services.forgotten import without_forgotten
+from models.services.hygiene import paired_contacts, recheck
 from models.services.identity import find_contact, resolve_contacts
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 from models.services.nudges import queue_hot_lead
@@ -90,15 +93,19 @@ def apply_update(activity: Activity, item: ActivityIn) -> bool:
 
 
 async def _people(
-    session: AsyncSession, workspace_id: int, items: Sequence[ActivityIn]
+    session: AsyncSession, workspace_id: int, items: Sequence[ActivityIn], created: list[Contact]
 ) -> list[list[tuple[PersonIn, Contact]]]:
-    """Each item's outside participants with their contacts (an unknown visitor has none)."""
+    """Each item's outside participants with their contacts (new ones also go to ``created``)."""
     if not items:
         return []
     named = [p for item in items for p in item.people if p.email or p.phone]
     resolved = iter(
         await resolve_contacts(
-            session=session, workspace_id=workspace_id, people=named, source=items[0].source
+            session=session,
+            workspace_id=workspace_id,
+            people=named,
+            source=items[0].source,
+            created=created,
         )
         if named
         else []
@@ -196,6 +203,7 @@ async def record_activities(
     if not items:
         return result
     items = [replace(item, external_id=fit_id(item.external_id)) for item in items]
+    items = await without_forgotten(session=session, workspace_id=workspace_id, items=items)
     firsts: dict[tuple[str, str], int] = {}
     for index, item in enumerate(items):
         firsts.setdefault(_key(item), index)
@@ -210,7 +218,8 @@ async def record_activities(
         if changed:
             live.append(index)
     reps = await team_by_email(session=session, workspace_id=workspace_id)
-    people = await _people(session, workspace_id, [items[i] for i in live])
+    created: list[Contact] = []
+    people = await _people(session, workspace_id, [items[i] for i in live], created)
     fresh: list[tuple[ActivityIn, dict[str, Any]]] = []
     touched: list[_Touched] = []
     for index, pairs in zip(live, people, strict=True):
@@ -229,7 +238,14 @@ async def record_activities(
     for entry in touched:
         entry.activity_id = (entry.updated.id or 0) if entry.updated else next(ids)
     contacts = await _link_all(session, workspace_id, touched, now)
+    await recheck(session=session, workspace_id=workspace_id, config=config, now=now,
+                  actor="capture", contact_ids=list(contacts))  # fmt: skip
     await _score_and_nudge(session, scorer, contacts, config, now, result)
+    deduped = await dedupe(session=session, workspace_id=workspace_id, config=config, new=created)
+    result.nudges += deduped.nudges
+    paired = paired_contacts(deduped.proposals, deduped.merges)
+    await recheck(session=session, workspace_id=workspace_id, config=config, now=now,
+                  actor="capture", contact_ids=paired)  # fmt: skip
     return result
 
 

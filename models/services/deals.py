@@ -17,6 +17,7 @@ from models.config import CrmConfig
 from models.deal import Deal, DealContact, DealStageChange
 from models.learning import ScoreSnapshot
 from models.services.audit import record_audit
+from models.services.hygiene import check_deals
 
 CLOSED_STAGES = {"won": "Closed Won", "lost": "Closed Lost"}
 
@@ -157,4 +158,6 @@ async def close_deal(
         after={"stage": deal.stage, "outcome": outcome, "examples_learned": len(snapshots)},
     )
     await session.flush()
+    await check_deals(session=session, workspace_id=deal.workspace_id, deal_ids=[deal.id],
+                      config=config, now=at, actor=actor)  # fmt: skip
     return len(snapshots)

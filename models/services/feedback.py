@@ -17,6 +17,13 @@ from models.learning import ScoreSnapshot
 from models.nudge import Nudge
 from models.services.audit import record_audit
 from models.services.nudges import nudge_by_message, queue_reply
+from models.services.poisoning import (
+    flag_feedback,
+    hold_feedback,
+    may_teach,
+    over_cap,
+    refuse_feedback,
+)
 from models.services.scoring import rescore_contact
 from models.types import utcnow
 
@@ -125,6 +132,23 @@ async def record_feedback(
     active = row is not None and row.reversed_at is None
     if item.removed != active:
         return None
+    if not await may_teach(session=session, workspace_id=nudge.workspace_id,
+                           slack_user_id=item.slack_user_id, contact=contact):  # fmt: skip
+        await refuse_feedback(session=session, nudge=nudge, slack_user_id=item.slack_user_id)
+        return None
+    unlearned = row is not None and item.removed and not row.learned
+    if unlearned or (not item.removed and await over_cap(
+        session=session, workspace_id=nudge.workspace_id, slack_user_id=item.slack_user_id,
+        weight=item.weight, config=config.feedback,
+    )):  # fmt: skip
+        await hold_feedback(
+            session=session, nudge=nudge, contact_id=contact.id, slack_user_id=item.slack_user_id,
+            verdict=(item.kind, item.signal, item.label, item.weight), removed=item.removed,
+            reason="never learned" if unlearned else "hourly learning cap", existing=row,
+        )  # fmt: skip
+        await flag_feedback(session=session, workspace_id=nudge.workspace_id,
+                            slack_user_id=item.slack_user_id, config=config.feedback)  # fmt: skip
+        return None
     before = contact.score if contact.score is not None else snapshot.score
     await record_update(
         session=session,
@@ -172,6 +196,8 @@ async def record_feedback(
             "score_after": after,
         },
     )
+    await flag_feedback(session=session, workspace_id=nudge.workspace_id,
+                        slack_user_id=item.slack_user_id, config=config.feedback)  # fmt: skip
     reply = await queue_reply(
         session=session,
         parent=nudge,

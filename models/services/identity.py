@@ -1,43 +1,22 @@
-"""Identity resolution by exact keys: normalized email and the company behind its domain."""
+"""Identity resolution by exact keys: normalized email, E.164 phone, and the company behind a
+domain (never a free-mail provider's: see :mod:`models.services.freemail`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+import phonenumbers
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.account import Account
 from models.contact import Contact, ContactChange, ContactIdentity
+from models.services.freemail import is_free_mail
 from models.services.inputs import PersonIn
 from models.services.text import cut
 from models.types import utcnow
-
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "aol.com",
-        "gmail.com",
-        "googlemail.com",
-        "gmx.com",
-        "gmx.de",
-        "hotmail.com",
-        "icloud.com",
-        "live.com",
-        "mail.com",
-        "mail.ru",
-        "me.com",
-        "msn.com",
-        "outlook.com",
-        "proton.me",
-        "protonmail.com",
-        "qq.com",
-        "web.de",
-        "yahoo.com",
-        "yandex.ru",
-        "zoho.com",
-    }
-)
 
 
 def normalize_email(address: str) -> str:
@@ -59,7 +38,24 @@ def company_domain(email: str) -> str | None:
     'eu.globex.example'
     """
     domain = email.rpartition("@")[2]
-    return None if not domain or domain in FREE_MAIL_DOMAINS else domain
+    return None if not domain or is_free_mail(domain) else domain
+
+
+def normalize_phone(number: str) -> str:
+    """E.164 for an international number however it is written; other text only trimmed.
+
+    >>> normalize_phone(" +1 (415) 555-0134 "), normalize_phone("+44 20 7183 8750")
+    ('+14155550134', '+442071838750')
+    >>> normalize_phone("ext. 12")
+    'ext. 12'
+    """
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number.strip()
+    if not phonenumbers.is_possible_number(parsed):
+        return number.strip()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _company_name(domain: str) -> str:
@@ -122,7 +118,7 @@ async def find_contact(
     """The known contact behind any of a person's keys (email, phone, web visitor id)."""
     keys = (
         ("email", normalize_email(person.email) if person.email else None),
-        ("phone", person.phone),
+        ("phone", normalize_phone(person.phone) if person.phone else None),
         ("visitor", person.visitor_id),
     )
     for kind, value in keys:
@@ -189,12 +185,19 @@ def _key(person: PersonIn) -> tuple[str, str]:
 
 
 async def resolve_contacts(
-    *, session: AsyncSession, workspace_id: int, people: Sequence[PersonIn], source: str
+    *,
+    session: AsyncSession,
+    workspace_id: int,
+    people: Sequence[PersonIn],
+    source: str,
+    created: list[Contact] | None = None,
 ) -> list[Contact]:
     """The one contact behind each person's email or phone, created if new, in a few queries.
 
     Details seen (name, title, phone) are recorded; a new title is kept as a change.
+    Contacts created here are appended to ``created`` when it is given.
     """
+    people = [replace(p, phone=normalize_phone(p.phone)) if p.phone else p for p in people]
     emails = {normalize_email(p.email) for p in people if p.email}
     phones = {p.phone for p in people if p.phone}
     known = {
@@ -235,6 +238,8 @@ async def resolve_contacts(
                 workspace_id=workspace_id, contact_id=contact.id, kind=key[0], value=key[1]
             )
         )
+    if created is not None:
+        created.extend(fresh.values())
     contacts = [by_id[known[_key(person)]] for person in people]
     for person, contact in zip(people, contacts, strict=True):
         _record_details(session, contact, person, known, source)

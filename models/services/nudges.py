@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import case
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,9 +17,26 @@ from models.config import CrmConfig
 from models.contact import Contact
 from models.nudge import Nudge
 from models.services.scoring import Scored, rescore_contact
+from models.services.snooze import snoozed_until, subjects_of
+from models.types import utcnow
 from models.workspace import User
 
-LIVE_STATES = ("pending", "sent")
+LIVE_STATES = ("pending", "sending", "sent")
+OUTBOX_STATES = ("pending", "sending")
+ACK_SUFFIX = "_ack"
+SEND_LEASE = timedelta(minutes=5)
+EDIT_RETRY_CAP_S = 300.0
+
+
+def is_confirmation(cause: str) -> bool:
+    """A threaded answer to something a person just did (cause ``..._ack``).
+
+    Confirmations skip quiet hours, rate limits and snoozes, and never wait behind nudges.
+
+    >>> is_confirmation("feedback_ack"), is_confirmation("stale_deal")
+    (True, False)
+    """
+    return cause.endswith(ACK_SUFFIX)
 
 
 async def destination(
@@ -216,21 +234,25 @@ async def queue_nudge(
     payload: dict[str, Any],
     contact_id: int | None = None,
     deal_id: int | None = None,
+    now: datetime | None = None,
 ) -> Nudge | None:
     """Queue a nudge of ``cause`` about ``subject`` (e.g. ``deal:12``) once per state of ``facts``.
 
     The same facts again queue nothing (one nudge per subject per cause until something
     changes); new facts about a subject already nudged are threaded under its first message.
     Returns the new nudge, or None when it was already told. ``target`` comes from
-    :func:`owner_destination`.
+    :func:`owner_destination`. A nudge held back by a snooze that has ended is queued
+    again when the same facts are still true (the rep asked to be reminded later).
     """
     prefix = f"{cause}:{subject}:"
     dedupe_key = prefix + facts_key(facts)
-    told = await session.exec(
-        select(Nudge.id).where(Nudge.workspace_id == workspace_id, Nudge.dedupe_key == dedupe_key)
-    )
-    if told.first() is not None:
-        return None
+    told = (
+        await session.exec(
+            select(Nudge).where(Nudge.workspace_id == workspace_id, Nudge.dedupe_key == dedupe_key)
+        )
+    ).first()
+    if told is not None:
+        return await _revive_after_snooze(session, told, now or utcnow())
     first = (
         await session.exec(
             select(Nudge)
@@ -258,6 +280,20 @@ async def queue_nudge(
     session.add(nudge)
     await session.flush()
     return nudge
+
+
+async def _revive_after_snooze(session: AsyncSession, told: Nudge, now: datetime) -> Nudge | None:
+    if told.state != "snoozed":
+        return None
+    subjects = subjects_of(told)
+    if await snoozed_until(
+        session=session, workspace_id=told.workspace_id, subjects=subjects, now=now
+    ):
+        return None
+    told.state, told.next_attempt_at = "pending", None
+    session.add(told)
+    await session.flush()
+    return told
 
 
 async def queue_reply(
@@ -289,24 +325,46 @@ async def queue_reply(
 
 
 async def channel_heads(*, session: AsyncSession, limit: int = 500) -> list[int]:
-    """The oldest pending nudge of each channel: only a head may be sent, to keep order."""
+    """The oldest unsent nudge of each channel: only a head may be sent, to keep order.
+
+    Confirmations form a lane of their own per channel: they answer something the user
+    just did, in the thread of a message already sent, so they never wait behind nudges
+    held for quiet hours or a rate limit.
+    """
+    lane = case((col(Nudge.cause).endswith(ACK_SUFFIX, autoescape=True), 1), else_=0)
     query = (
         select(func.min(Nudge.id))
-        .where(Nudge.state == "pending")
-        .group_by(col(Nudge.channel))
+        .where(col(Nudge.state).in_(OUTBOX_STATES))
+        .group_by(col(Nudge.channel), lane)
         .limit(limit)
     )
     return sorted(int(i) for i in (await session.exec(query)).all() if i is not None)
 
 
-async def lock_pending(*, session: AsyncSession, nudge_id: int) -> Nudge | None:
-    """A pending nudge, locked for this transaction (other workers skip it)."""
+async def lock_unsent(*, session: AsyncSession, nudge_id: int) -> Nudge | None:
+    """A pending or sending nudge, locked for this transaction (other workers skip it)."""
     query = (
         select(Nudge)
-        .where(Nudge.id == nudge_id, Nudge.state == "pending")
+        .where(Nudge.id == nudge_id, col(Nudge.state).in_(OUTBOX_STATES))
         .with_for_update(skip_locked=True)
     )
     return (await session.exec(query)).first()
+
+
+def claim_for_sending(nudge: Nudge, *, now: datetime) -> bool:
+    """Mark a nudge as being sent by this worker; True if an earlier post may have gone out.
+
+    The claim is committed before Slack is called: if the process dies after Slack
+    accepted the post, the nudge stays ``sending`` and the next attempt looks first.
+    """
+    maybe_posted = nudge.state == "sending"
+    nudge.state, nudge.claimed_until = "sending", now + SEND_LEASE
+    return maybe_posted
+
+
+def claimed_elsewhere(nudge: Nudge, *, now: datetime) -> bool:
+    """Another worker is sending this nudge right now (its lease has not run out)."""
+    return nudge.claimed_until is not None and nudge.claimed_until > now
 
 
 async def nudge_by_message(
@@ -320,16 +378,74 @@ async def nudge_by_message(
 def mark_sent(nudge: Nudge, *, channel_id: str, ts: str, now: datetime) -> None:
     """Remember where the message went, for threads, feedback and later edits."""
     nudge.state, nudge.channel_id, nudge.message_ts = "sent", channel_id, ts
-    nudge.sent_at, nudge.last_error = now, None
+    nudge.sent_at, nudge.last_error, nudge.claimed_until = now, None, None
 
 
 def mark_retry(
-    nudge: Nudge, *, error: str, retry_in: float, permanent: bool, now: datetime
+    nudge: Nudge,
+    *,
+    error: str,
+    retry_in: float,
+    permanent: bool,
+    now: datetime,
+    maybe_posted: bool = False,
 ) -> None:
-    """Give up on a permanent error; otherwise try again later, however long Slack is down."""
+    """Give up on a permanent error; otherwise try again later, however long Slack is down.
+
+    ``maybe_posted`` (a timeout or a server error after the request left) keeps the nudge
+    ``sending``, so the retry first looks for the message instead of posting it twice.
+    """
     nudge.attempts += 1
     nudge.last_error = error[:500]
+    nudge.claimed_until = None
     if permanent:
         nudge.state = "failed"
     else:
+        nudge.state = "sending" if maybe_posted else "pending"
         nudge.next_attempt_at = now + timedelta(seconds=retry_in)
+
+
+def hold(nudge: Nudge, *, until: datetime) -> None:
+    """Keep a nudge back (quiet hours, rate limit) without counting a failed attempt."""
+    nudge.next_attempt_at = until
+
+
+def add_note(nudge: Nudge, *, key: str, value: dict[str, Any], now: datetime) -> bool:
+    """Record what someone did with a sent message; the poster then updates the message.
+
+    The same note twice changes nothing (a button pressed again, a retried request).
+    """
+    if nudge.notes.get(key) == value:
+        return False
+    nudge.notes = {**nudge.notes, key: value}
+    nudge.notes_version += 1
+    nudge.edit_due_at, nudge.edit_attempts = now, 0
+    return True
+
+
+async def edits_due(*, session: AsyncSession, now: datetime, limit: int = 50) -> list[int]:
+    """Sent nudges whose message must be updated to show their notes."""
+    query = (
+        select(Nudge.id)
+        .where(col(Nudge.edit_due_at) <= now, Nudge.state == "sent")
+        .order_by(col(Nudge.edit_due_at))
+        .limit(limit)
+    )
+    return [int(i) for i in (await session.exec(query)).all() if i is not None]
+
+
+def mark_edited(nudge: Nudge, *, version: int) -> None:
+    """The message now shows ``version`` of the notes; done unless they changed meanwhile."""
+    nudge.shown_version = max(nudge.shown_version, version)
+    if nudge.shown_version >= nudge.notes_version:
+        nudge.edit_due_at, nudge.edit_attempts = None, 0
+
+
+def mark_edit_retry(nudge: Nudge, *, retry_in: float, permanent: bool, now: datetime) -> None:
+    """Try the update again later, or give it up (the message was deleted)."""
+    nudge.edit_attempts += 1
+    if permanent:
+        nudge.edit_due_at = None
+    else:
+        wait = min(EDIT_RETRY_CAP_S, max(retry_in, 2.0 ** (nudge.edit_attempts - 1)))
+        nudge.edit_due_at = now + timedelta(seconds=wait)

@@ -19,6 +19,7 @@ from models.db import insert_rows
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue
 from models.learning import ScoreSnapshot
+from models.services.outbound import emit_score_changes, score_moved
 
 HISTORY = timedelta(days=120)
 
@@ -167,6 +168,7 @@ async def rescore_contacts(
     timelines = await load_timelines(session=session, contacts=contacts, at=at)
     results: dict[int, Scored] = {}
     snapshots: list[ScoreSnapshot] = []
+    moved: list[tuple[Contact, int | None, str | None]] = []
     for contact in contacts:
         cid = contact.id or 0
         timeline, deal = timelines[cid]
@@ -186,6 +188,11 @@ async def rescore_contacts(
         results[cid] = Scored(
             score=score, previous=contact.score, features=features, snapshot=snapshot
         )
+        if score_moved(
+            previous=contact.score, previous_band=contact.score_band, value=score.value,
+            band=score.band, jump=scorer.config.jump,
+        ):  # fmt: skip
+            moved.append((contact, contact.score, contact.score_band))
         contact.score, contact.score_band, contact.scored_at = score.value, score.band, at[cid]
         session.add(contact)
     ids = await insert_rows(
@@ -194,6 +201,7 @@ async def rescore_contacts(
     for snapshot, snapshot_id in zip(snapshots, ids, strict=True):
         snapshot.id = snapshot_id
     await session.flush()
+    await emit_score_changes(session, moved)
     return results
 
 

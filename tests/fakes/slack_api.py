@@ -4,11 +4,15 @@ Point slack_sdk at it with ``AsyncWebClient(token=..., base_url=fake.base_url)``
 Every request is recorded as a :class:`SlackCall`; answers come from per-method
 defaults shaped like Slack's, which tests can replace (:meth:`FakeSlackApi.answer`)
 or turn into HTTP failures for the next few calls (:meth:`FakeSlackApi.fail`).
+Posted messages are kept per channel, so ``conversations.history`` and
+``conversations.replies`` return them (with their metadata only when asked with
+``include_all_metadata``, as Slack does) and ``chat.update`` changes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections import deque
@@ -99,6 +103,7 @@ class FakeSlackApi:
         self._upload_names: dict[str, str] = {}
         self._reactions: set[tuple[str, str, str]] = set()
         self._open_dms: set[str] = set()
+        self._messages: dict[str, list[Payload]] = {}
         self._serial = 0
         self._recorded = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -110,6 +115,8 @@ class FakeSlackApi:
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "views.publish": self._views_publish,
             "views.open": self._views_open,
@@ -216,6 +223,11 @@ class FakeSlackApi:
             display_name=display_name if display_name is not None else name.split()[0],
             email=email or f"{user_id.lower()}@example.com",
         )
+
+    def messages(self, channel_id: str) -> list[Payload]:
+        """Messages the fake holds for a channel id (a DM as ``D...``), replies included,
+        oldest first, as they are now (after any ``chat.update``)."""
+        return list(self._messages.get(channel_id, []))
 
     def calls_to(self, method: str) -> list[SlackCall]:
         """All recorded calls to ``method``, failed ones included, oldest first."""
@@ -365,7 +377,15 @@ class FakeSlackApi:
         ts = self._next_ts()
         if channel.startswith("U"):
             channel = dm_channel_id(channel)
-        return {"ok": True, "channel": channel, "ts": ts, "message": self._bot_message(params, ts)}
+        message = self._bot_message(params, ts)
+        stored = self._messages.setdefault(channel, [])
+        parent = next((m for m in stored if m["ts"] == params.get("thread_ts")), None)
+        if parent is not None:
+            parent.setdefault("thread_ts", parent["ts"])
+            parent["reply_count"] = int(parent.get("reply_count", 0)) + 1
+            parent["latest_reply"] = ts
+        stored.append(json.loads(json.dumps(message)))
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _chat_update(self, params: Payload) -> Payload:
         channel, ts = params.get("channel"), params.get("ts")
@@ -373,6 +393,12 @@ class FakeSlackApi:
             return _error("channel_not_found")
         if not ts:
             return _error("message_not_found")
+        for stored in self._messages.get(channel, []):
+            if stored["ts"] == ts:
+                stored["text"] = params.get("text", stored.get("text", ""))
+                if "blocks" in params:
+                    stored["blocks"] = params["blocks"]
+                stored["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
         return {
             "ok": True,
             "channel": channel,
@@ -412,6 +438,43 @@ class FakeSlackApi:
             "already_open": already_open,
             "channel": {"id": channel_id},
         }
+
+    def _page(self, params: Payload, messages: list[Payload]) -> Payload:
+        """One page of messages as Slack pages them: ``limit``, an opaque ``next_cursor``,
+        metadata only with ``include_all_metadata``."""
+        try:
+            limit = max(1, min(999, int(params.get("limit") or 100)))
+            cursor = str(params.get("cursor") or "")
+            offset = int(base64.b64decode(cursor).decode().removeprefix("next:")) if cursor else 0
+        except ValueError:
+            return _error("invalid_cursor")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        page = [
+            {k: v for k, v in m.items() if with_metadata or k != "metadata"}
+            for m in messages[offset : offset + limit]
+        ]
+        more = offset + limit < len(messages)
+        next_cursor = base64.b64encode(f"next:{offset + limit}".encode()).decode() if more else ""
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
+
+    def _conversations_history(self, params: Payload) -> Payload:
+        channel = str(params.get("channel") or "")
+        if channel not in self._messages and channel not in self._open_dms:
+            return _error("channel_not_found")
+        stored = self._messages.get(channel, [])
+        top = [m for m in stored if m.get("thread_ts") in (None, m["ts"])]
+        return {**self._page(params, top[::-1]), "pin_count": 0}
+
+    def _conversations_replies(self, params: Payload) -> Payload:
+        channel, ts = str(params.get("channel") or ""), params.get("ts")
+        if channel not in self._messages and channel not in self._open_dms:
+            return _error("channel_not_found")
+        stored = self._messages.get(channel, [])
+        if not ts or not any(m["ts"] == ts for m in stored):
+            return _error("thread_not_found")
+        thread = [m for m in stored if m["ts"] == ts or m.get("thread_ts") == ts]
+        return self._page(params, thread)
 
     def _users_info(self, params: Payload) -> Payload:
         user_id = params.get("user")

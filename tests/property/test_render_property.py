@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 from handlers.blocks import (
     AUTOMATED,
     MAX_BLOCKS,
+    MAX_BUTTON_TEXT,
+    MAX_BUTTON_VALUE,
     MAX_HEADER,
     MAX_SECTION,
     mention,
+    paginate,
     render_nudge,
+    section,
 )
 from models.nudge import Nudge
 from tests.property.strategies import hostile_text, huge_text
@@ -121,3 +125,91 @@ def test_outside_text_never_pings_and_fits_block_kit(
 
 def test_a_user_id_with_a_trailing_newline_is_not_a_mention() -> None:
     assert "<@" not in mention("U123\n")
+
+
+def deal_payload(name: str | None, account: str | None, stage: str) -> dict[str, Any]:
+    return {"deal_id": 3, "name": name, "stage": stage, "amount": 48000.0, "close_date": None,
+            "account": account}  # fmt: skip
+
+
+def assert_buttons_fit(blocks: list[dict[str, Any]]) -> None:
+    for block in blocks:
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            assert len(element["text"]["text"]) <= MAX_BUTTON_TEXT
+            assert len(element["value"]) <= MAX_BUTTON_VALUE
+
+
+@given(
+    name=st.one_of(st.none(), OUTSIDE_TEXT),
+    account=st.one_of(st.none(), OUTSIDE_TEXT),
+    stage=OUTSIDE_TEXT,
+    idle=st.integers(0, 10_000),
+    contacted_by=st.one_of(st.none(), OUTSIDE_TEXT),
+)
+@example(name="<!channel> renewal", account="<@U999>", stage="<#C1>", idle=20,
+         contacted_by="<!here>")  # fmt: skip
+def test_a_stale_deal_never_pings_and_fits_block_kit(
+    name: str | None, account: str | None, stage: str, idle: int, contacted_by: str | None
+) -> None:
+    """Outside text stays inert, even a "who marked it" that is not a real user id."""
+    nudge = Nudge(
+        id=4, workspace_id=1, cause="stale_deal", dedupe_key="stale_deal:deal:3:x",
+        channel="U0REP01", contact_id=7, deal_id=3,
+        payload={"deal": deal_payload(name, account, stage), "idle_days": idle,
+                 "last_activity": "2026-10-31T12:00:00+00:00", "stale_days": 14},
+        notes={"contacted": {"by": contacted_by, "at": "2026-11-20T15:00:00+00:00"}}
+        if contacted_by is not None else {},
+    )  # fmt: skip
+
+    text, blocks = render_nudge(nudge)
+
+    assert_safe(text, blocks)
+    assert_buttons_fit(blocks)
+    assert AUTOMATED in blocks[-1]["elements"][0]["text"], "C5.5: ends saying it is automated"
+
+
+@given(
+    subject=st.one_of(st.none(), OUTSIDE_TEXT),
+    name=OUTSIDE_TEXT,
+    messages=st.lists(OUTSIDE_TEXT, max_size=80),
+    no_next_step=st.booleans(),
+    stale=st.booleans(),
+    tz=st.sampled_from(["America/New_York", "Asia/Kolkata", "Not/AZone", "UTC"]),
+)
+@example(subject="<!everyone> sync", name="<!here>", messages=["<@U1>"] * 500,
+         no_next_step=True, stale=True, tz="America/New_York")  # fmt: skip
+def test_a_meeting_prep_never_pings_and_fits_block_kit(
+    subject: str | None,
+    name: str,
+    messages: list[str],
+    no_next_step: bool,
+    stale: bool,
+    tz: str,
+) -> None:
+    issues = [{"id": n, "rule": "rule", "message": m} for n, m in enumerate(messages, 1)]
+    nudge = Nudge(
+        id=5, workspace_id=1, cause="meeting_prep", dedupe_key="meeting_prep:x", channel="C1",
+        deal_id=3, contact_id=None,
+        payload={"deal": deal_payload(name, name, name),
+                 "meeting": {"at": "2026-11-22T02:00:00+00:00", "tz": tz, "subject": subject},
+                 "last_activity": None, "issues": issues, "no_next_step": no_next_step,
+                 "stale": stale},
+        notes={"snoozed": {"by": "<!channel>", "until": "2026-11-27T15:00:00+00:00"}},
+    )  # fmt: skip
+
+    text, blocks = render_nudge(nudge)
+
+    assert_safe(text, blocks)
+    assert_buttons_fit(blocks)
+    assert AUTOMATED in blocks[-1]["elements"][0]["text"]
+
+
+@given(count=st.integers(0, 400))
+def test_paginated_blocks_fit_every_message_and_keep_every_block(count: int) -> None:
+    blocks = [section(f"line {n}") for n in range(count)]
+
+    pages = paginate(blocks)
+
+    assert all(len(page) <= MAX_BLOCKS for page in pages)
+    assert [b for page in pages for b in page[:-1]] == blocks
+    assert all(AUTOMATED in page[-1]["elements"][0]["text"] for page in pages)

@@ -1,0 +1,82 @@
+"""Buttons on a merge proposal: **Merge** merges the two, **Not the same** is remembered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.runtime import Runtime
+from handlers.blocks import mention
+from handlers.blocks_merge import MERGE_ACTIONS, render_merge_answer
+from handlers.slack import runtime_of
+from models.db import unit_of_work
+from models.services.merges import MergeError, accept_proposal, reject_proposal
+from models.services.nudges import nudge_by_message
+
+ACTIONS = MERGE_ACTIONS
+
+
+async def answer_proposal(runtime: Runtime, proposal_id: int, user_id: str, merge: bool) -> str:
+    """Carry out the answer in one transaction; the line that replaces the buttons."""
+    actor = f"slack:{user_id}"
+    async with unit_of_work(runtime.sessions) as session:
+        if merge:
+            record = await accept_proposal(
+                session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,
+                actor=actor,
+            )  # fmt: skip
+            return (
+                f"✅ Merged by {mention(user_id)} (merge #{record.id}; "
+                f"`nudge merge undo {record.id}` puts them back)"
+            )
+        await reject_proposal(
+            session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,
+            actor=actor,
+        )  # fmt: skip
+    return f"🙅 Not the same, said {mention(user_id)}: they will not be proposed again"
+
+
+async def handle_merge_action(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    respond: AsyncRespond,
+) -> None:
+    """Ack at once; merge or remember; replace the buttons with the outcome."""
+    await ack()
+    value = str(action.get("value", ""))
+    if not value.isdigit():
+        await respond(text="That button no longer points at a proposal.", replace_original=False)
+        return
+    runtime = runtime_of(context)
+    user_id = str(body["user"]["id"])
+    try:
+        line = await answer_proposal(
+            runtime, int(value), user_id, merge=action.get("action_id") == MERGE_ACTIONS[0]
+        )
+    except MergeError as exc:
+        await respond(text=str(exc), response_type="ephemeral", replace_original=False)
+        return
+    container = body.get("container") or {}
+    async with unit_of_work(runtime.sessions) as session:
+        nudge = await nudge_by_message(
+            session=session,
+            channel_id=str(container.get("channel_id", "")),
+            message_ts=str(container.get("message_ts", "")),
+        )
+    if nudge is None:
+        await respond(text=line, replace_original=False)
+        return
+    text, blocks = render_merge_answer(nudge, line)
+    await respond(text=text, blocks=blocks, replace_original=True)
+
+
+def register(app: AsyncApp) -> None:
+    """Attach the listeners."""
+    for action_id in ACTIONS:
+        app.action(action_id)(handle_merge_action)

@@ -1,0 +1,201 @@
+"""Duplicate contacts in a workspace: strong matches merged, weaker ones proposed to the owner.
+
+Runs on the contacts a capture batch just created (compared with the workspace's contacts
+that share a name prefix, company, phone ending or email local part) and, from
+``nudge dedupe``, over the whole workspace. A pair already answered — merged, "not the
+same", or a merge undone — is never merged or proposed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.account import Account
+from models.config import CrmConfig
+from models.contact import Contact, ContactIdentity
+from models.hygiene import MergeProposal, MergeRecord
+from models.nudge import Nudge
+from models.services.matching import Candidate, Person, Thresholds, candidates, fold, plan
+from models.services.merges import merge_contacts
+from models.services.nudges import lead_card, owner_destination, queue_nudge
+
+THRESHOLDS = Thresholds()
+ACTOR = "nudge:dedupe"
+
+
+@dataclass(slots=True)
+class DedupeResult:
+    """What a run did: merges made, proposals opened, nudges queued, pairs compared."""
+
+    merges: list[MergeRecord] = field(default_factory=list)
+    proposals: list[MergeProposal] = field(default_factory=list)
+    nudges: list[Nudge] = field(default_factory=list)
+    candidates: int = 0
+
+
+def _nearby(new: Sequence[Contact], identities: dict[int, list[tuple[str, str]]]) -> Any:
+    """SQL condition for contacts that could share a block with the new ones."""
+    prefixes = {token[:3] for c in new for token in fold(c.name).split()[:3]}
+    name = func.lower(Contact.name)
+    conditions: list[ColumnElement[bool]] = [col(Contact.id).in_({c.id for c in new})]
+    conditions += [name.startswith(p, autoescape=True) for p in prefixes]
+    conditions += [name.contains(f" {p}", autoescape=True) for p in prefixes]
+    accounts = {c.account_id for c in new if c.account_id is not None}
+    if accounts:
+        conditions.append(col(Contact.account_id).in_(accounts))
+    keys = [pair for c in new for pair in identities.get(c.id or 0, [])]
+    by_key = [
+        col(ContactIdentity.value).endswith(value[-4:], autoescape=True)
+        if kind == "phone"
+        else col(ContactIdentity.value).startswith(value.partition("@")[0] + "@", autoescape=True)
+        for kind, value in keys
+    ]
+    if by_key:
+        conditions.append(
+            col(Contact.id).in_(
+                select(ContactIdentity.contact_id).where(
+                    col(ContactIdentity.kind).in_(("email", "phone")), or_(*by_key)
+                )
+            )
+        )
+    return or_(*conditions)
+
+
+async def _identities(
+    session: AsyncSession, workspace_id: int, contact_ids: set[int] | None
+) -> dict[int, list[tuple[str, str]]]:
+    query = select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.value).where(
+        ContactIdentity.workspace_id == workspace_id,
+        col(ContactIdentity.kind).in_(("email", "phone")),
+    )
+    if contact_ids is not None:
+        query = query.where(col(ContactIdentity.contact_id).in_(contact_ids))
+    found: dict[int, list[tuple[str, str]]] = {}
+    for contact_id, kind, value in (await session.exec(query)).all():
+        found.setdefault(contact_id, []).append((kind, value))
+    return found
+
+
+async def people_of(
+    session: AsyncSession, workspace_id: int, near: Sequence[Contact] | None = None
+) -> list[Person]:
+    """The workspace's live contacts as matching sees them (only those near ``near``)."""
+    query = (
+        select(Contact.id, Contact.name, Account.name)
+        .join(Account, col(Account.id) == col(Contact.account_id), isouter=True)
+        .where(Contact.workspace_id == workspace_id, col(Contact.merged_into_id).is_(None))
+    )
+    if near is not None:
+        own = await _identities(session, workspace_id, {c.id for c in near if c.id is not None})
+        query = query.where(_nearby(near, own))
+    rows = (await session.exec(query)).all()
+    ids = {int(contact_id) for contact_id, _name, _company in rows if contact_id is not None}
+    identities = await _identities(session, workspace_id, ids if near is not None else None)
+    people = []
+    for contact_id, name, company in rows:
+        assert contact_id is not None
+        keys = identities.get(contact_id, [])
+        people.append(
+            Person(
+                key=contact_id,
+                name=name,
+                company=company or "",
+                phones=tuple(v for k, v in keys if k == "phone"),
+                emails=tuple(v for k, v in keys if k == "email"),
+            )
+        )
+    return people
+
+
+async def dedupe(
+    *,
+    session: AsyncSession,
+    workspace_id: int,
+    config: CrmConfig,
+    new: Sequence[Contact] | None = None,
+    thresholds: Thresholds = THRESHOLDS,
+    actor: str = ACTOR,
+) -> DedupeResult:
+    """Merge strong matches and propose weaker ones, among ``new`` contacts or all of them."""
+    result = DedupeResult()
+    if new is not None and not new:
+        return result
+    people = await people_of(session, workspace_id, new)
+    among = {c.id for c in new if c.id is not None} if new is not None else None
+    found = candidates(people, weak=thresholds.weak, among=among)
+    result.candidates = len(found)
+    todo = plan(found, thresholds, await _answered(session, workspace_id))
+    for survivor, merged, score in todo.merges:
+        record = await merge_contacts(
+            session=session, workspace_id=workspace_id, survivor_id=survivor,
+            merged_id=merged, actor=actor, score=score,
+        )  # fmt: skip
+        result.merges.append(record)
+    for candidate in todo.proposals:
+        await _propose(session, workspace_id, candidate, config, result)
+    return result
+
+
+async def _answered(session: AsyncSession, workspace_id: int) -> set[tuple[int, int]]:
+    """Pairs already proposed, merged or told apart: never proposed or merged again."""
+    query = select(MergeProposal.contact_a_id, MergeProposal.contact_b_id).where(
+        MergeProposal.workspace_id == workspace_id
+    )
+    return {(a, b) for a, b in (await session.exec(query)).all()}
+
+
+async def _propose(
+    session: AsyncSession,
+    workspace_id: int,
+    candidate: Candidate,
+    config: CrmConfig,
+    result: DedupeResult,
+) -> None:
+    """Open a proposal and ask the owner, in Slack, whether the two are one person."""
+    proposal = MergeProposal(
+        workspace_id=workspace_id,
+        contact_a_id=candidate.a,
+        contact_b_id=candidate.b,
+        similarity=candidate.score,
+    )
+    session.add(proposal)
+    await session.flush()
+    result.proposals.append(proposal)
+    first = await session.get(Contact, candidate.a)
+    second = await session.get(Contact, candidate.b)
+    assert first is not None
+    assert second is not None
+    target = await owner_destination(
+        session=session, owner_id=first.owner_id or second.owner_id, config=config
+    )
+    if target is None:
+        return
+    emails = await _identities(session, workspace_id, {candidate.a, candidate.b})
+    payload = {
+        "proposal_id": proposal.id,
+        "score": candidate.score,
+        "evidence": candidate.evidence,
+        "contacts": [
+            await lead_card(session=session, contact=c)
+            | {"emails": [v for k, v in emails.get(c.id or 0, []) if k == "email"][:2]}
+            for c in (first, second)
+        ],
+    }
+    nudge = await queue_nudge(
+        session=session,
+        workspace_id=workspace_id,
+        cause="merge_proposal",
+        subject=f"contacts:{candidate.a}:{candidate.b}",
+        facts={"proposal": proposal.id},
+        target=target,
+        payload=payload,
+        contact_id=candidate.a,
+    )
+    if nudge is not None:
+        result.nudges.append(nudge)

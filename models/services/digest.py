@@ -1,0 +1,406 @@
+"""The manager digest's content (SPEC C4.5): the facts one person's daily digest shows.
+
+Who it covers: an admin sees everyone; a manager sees their team (themselves and the
+users whose ``manager_id`` is them); a rep asking on demand sees their own records.
+
+A deal is **at risk** when it is open and at least one of these holds (``crm.digest``):
+
+- *quiet*: nothing happened on it or with its contacts for ``stale_days`` (counted from
+  its creation when nothing ever happened);
+- *overdue*: its close date is before the recipient's local today;
+- *closing cold*: it closes within ``closing_days`` and its best lead is cold (below the
+  warm band) or cooling (see next line);
+- *score fell*: a lead on it lost ``score_drop`` points or more from its peak of the last
+  ``drop_days``.
+
+Hygiene by rep counts open :class:`HygieneIssue` rows per owner, and the share of the
+owner's records (contacts, open deals) that have no open issue.
+
+>>> _bins([0, 9, 10, 99, 100])
+[2, 1, 0, 0, 0, 0, 0, 0, 0, 2]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, true
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.account import Account
+from models.activity import Activity
+from models.config import CrmConfig
+from models.contact import Contact
+from models.deal import Deal, DealContact
+from models.feedback import Feedback
+from models.hygiene import HygieneIssue
+from models.learning import ScoreSnapshot
+from models.services.model_health import model_health
+from models.workspace import User
+
+DIGEST_ROLES = ("manager", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Whose records a digest covers: ``everyone`` (admin), ``team`` (manager) or ``own``."""
+
+    recipient: User
+    scope: str
+    members: tuple[User, ...]
+
+    @property
+    def owner_ids(self) -> frozenset[int] | None:
+        """The owners covered, or None for everyone."""
+        if self.scope == "everyone":
+            return None
+        return frozenset(m.id for m in self.members if m.id is not None)
+
+
+async def audience_for(*, session: AsyncSession, user: User) -> Audience:
+    """The audience of ``user``'s digest, from their role and their reports."""
+    everyone = (
+        await session.exec(select(User).where(User.workspace_id == user.workspace_id))
+    ).all()
+    if user.role == "admin":
+        return Audience(user, "everyone", tuple(everyone))
+    if user.role == "manager":
+        team = tuple(u for u in everyone if u.id == user.id or u.manager_id == user.id)
+        return Audience(user, "team", team)
+    return Audience(user, "own", (user,))
+
+
+async def digest_recipients(*, session: AsyncSession, workspace_id: int) -> list[User]:
+    """Managers and admins reachable in Slack: the people who get a daily digest."""
+    query = (
+        select(User)
+        .where(
+            User.workspace_id == workspace_id,
+            col(User.role).in_(DIGEST_ROLES),
+            col(User.slack_user_id).is_not(None),
+        )
+        .order_by(col(User.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def user_by_slack_id(
+    *, session: AsyncSession, workspace_id: int, slack_user_id: str
+) -> User | None:
+    """A team member by Slack user id."""
+    query = select(User).where(
+        User.workspace_id == workspace_id, User.slack_user_id == slack_user_id
+    )
+    return (await session.exec(query)).first()
+
+
+def _owned_by(column: Any, owners: frozenset[int] | None) -> ColumnElement[bool]:
+    return true() if owners is None else col(column).in_(owners)
+
+
+def _bins(scores: list[int]) -> list[int]:
+    counts = [0] * 10
+    for score in scores:
+        counts[min(9, max(0, score) // 10)] += 1
+    return counts
+
+
+async def build_digest(
+    *,
+    session: AsyncSession,
+    audience: Audience,
+    config: CrmConfig,
+    now: datetime,
+    today: date,
+) -> dict[str, Any]:
+    """Everything the digest shows, JSON-ready (it is stored as the outbox message's payload)."""
+    workspace_id = audience.recipient.workspace_id
+    slack_ids = {u.id: u.slack_user_id for u in audience.members}
+    context = _Context(session, workspace_id, audience.owner_ids, slack_ids, config, now)
+    health = await model_health(
+        session=session, workspace_id=workspace_id, min_outcomes=config.scoring.min_outcomes
+    )
+    return {
+        "recipient": audience.recipient.slack_user_id,
+        "scope": audience.scope,
+        "team_size": len(audience.members),
+        "date": today.isoformat(),
+        "hot_leads": await context.hot_leads(),
+        "at_risk": await context.deals_at_risk(today),
+        "hygiene": await context.hygiene(),
+        "model": _model_summary(health, since=now - timedelta(days=1)),
+        "feedback": await context.feedback(),
+        "pipeline": await context.pipeline(),
+        "score_bins": await context.score_bins(),
+        "bands": {"warm": config.scoring.warm, "hot": config.scoring.hot},
+    }
+
+
+def _model_summary(health: dict[str, Any], *, since: datetime) -> dict[str, Any]:
+    recent = [event for event in health["drift"] if event["detected_at"] >= since]
+    return {
+        "version": health["model_version"],
+        "outcomes": health["outcomes"],
+        "evaluated": health["evaluated"],
+        "accuracy": health["accuracy"],
+        "auc": health["auc"],
+        "low_confidence": health["low_confidence"],
+        "drift_total": health["drift_count"],
+        "drift_recent": [
+            {"version": e["model_version"], "changed": list(e["detail"].get("changed", []))[:3]}
+            for e in recent
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    session: AsyncSession
+    workspace_id: int
+    owners: frozenset[int] | None
+    slack_ids: dict[int | None, str | None]
+    config: CrmConfig
+    now: datetime
+
+    def owner(self, owner_id: int | None) -> str | None:
+        return self.slack_ids.get(owner_id) if owner_id is not None else None
+
+    async def hot_leads(self) -> dict[str, Any]:
+        where = (
+            Contact.workspace_id == self.workspace_id,
+            Contact.score_band == "hot",
+            col(Contact.merged_into_id).is_(None),
+            _owned_by(Contact.owner_id, self.owners),
+        )
+        total = (await self.session.exec(select(func.count()).where(*where))).one()
+        rows = await self.session.exec(
+            select(Contact, Account.name)
+            .join(Account, col(Account.id) == Contact.account_id, isouter=True)
+            .where(*where)
+            .order_by(col(Contact.score).desc(), col(Contact.id))
+            .limit(self.config.digest.max_items)
+        )
+        items = [
+            {
+                "contact_id": contact.id,
+                "name": contact.name,
+                "company": company,
+                "score": contact.score,
+                "owner": self.owner(contact.owner_id),
+                "reason": await self._top_reason(contact),
+            }
+            for contact, company in rows.all()
+        ]
+        return {"total": int(total), "items": items}
+
+    async def _top_reason(self, contact: Contact) -> str | None:
+        latest = await self.session.exec(
+            select(ScoreSnapshot.reasons)
+            .where(ScoreSnapshot.contact_id == contact.id)
+            .order_by(col(ScoreSnapshot.taken_at).desc(), col(ScoreSnapshot.id).desc())
+            .limit(1)
+        )
+        reasons = [r for r in latest.first() or [] if float(r.get("effect", 0)) > 0]
+        best = max(reasons, key=lambda r: float(r["effect"]), default=None)
+        return str(best["text"]) if best else None
+
+    async def deals_at_risk(self, today: date) -> dict[str, Any]:
+        deals = (
+            await self.session.exec(
+                select(Deal).where(
+                    Deal.workspace_id == self.workspace_id,
+                    Deal.outcome == "open",
+                    _owned_by(Deal.owner_id, self.owners),
+                )
+            )
+        ).all()
+        ids = [d.id for d in deals if d.id is not None]
+        last_touch = await self._last_activity(ids)
+        leads = await self._deal_leads(ids)
+        flagged = []
+        for deal in deals:
+            reasons = _risks(deal, last_touch.get(deal.id), leads.get(deal.id, []), self, today)
+            if reasons:
+                flagged.append((deal, reasons))
+        flagged.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].id or 0))
+        items = [
+            {
+                "deal_id": deal.id,
+                "name": deal.name,
+                "stage": deal.stage,
+                "amount": deal.amount,
+                "close_date": deal.close_date.isoformat() if deal.close_date else None,
+                "owner": self.owner(deal.owner_id),
+                "reasons": reasons,
+            }
+            for deal, reasons in flagged[: self.config.digest.max_items]
+        ]
+        return {"total": len(flagged), "items": items}
+
+    async def _last_activity(self, deal_ids: list[int]) -> dict[int | None, datetime]:
+        direct = await self.session.exec(
+            select(Activity.deal_id, func.max(Activity.occurred_at))
+            .where(col(Activity.deal_id).in_(deal_ids))
+            .group_by(col(Activity.deal_id))
+        )
+        via_contacts = await self.session.exec(
+            select(DealContact.deal_id, func.max(Activity.occurred_at))
+            .join(Activity, col(Activity.contact_id) == DealContact.contact_id)
+            .where(col(DealContact.deal_id).in_(deal_ids))
+            .group_by(col(DealContact.deal_id))
+        )
+        latest: dict[int | None, datetime] = {}
+        for deal_id, at in [*direct.all(), *via_contacts.all()]:
+            if at is not None and (deal_id not in latest or at > latest[deal_id]):
+                latest[deal_id] = at
+        return latest
+
+    async def _deal_leads(self, deal_ids: list[int]) -> dict[int | None, list[tuple[int, int]]]:
+        """(current score, peak score within drop_days) of each scored lead, by deal."""
+        since = self.now - timedelta(days=self.config.digest.drop_days)
+        peaks = (
+            select(ScoreSnapshot.contact_id, func.max(ScoreSnapshot.score).label("peak"))
+            .where(col(ScoreSnapshot.taken_at) >= since, col(ScoreSnapshot.taken_at) <= self.now)
+            .group_by(col(ScoreSnapshot.contact_id))
+            .subquery()
+        )
+        rows = await self.session.exec(
+            select(DealContact.deal_id, Contact.score, peaks.c.peak)
+            .join(Contact, col(Contact.id) == DealContact.contact_id)
+            .join(peaks, peaks.c.contact_id == Contact.id, isouter=True)
+            .where(col(DealContact.deal_id).in_(deal_ids), col(Contact.score).is_not(None))
+        )
+        leads: dict[int | None, list[tuple[int, int]]] = defaultdict(list)
+        for deal_id, score, peak in rows.all():
+            current = int(score or 0)
+            leads[deal_id].append((current, max(current, int(peak or 0))))
+        return leads
+
+    async def hygiene(self) -> list[dict[str, Any]]:
+        contacts = await self._counts(Contact, col(Contact.merged_into_id).is_(None))
+        deals = await self._counts(Deal, Deal.outcome == "open")
+        issues = await self._counts(HygieneIssue, col(HygieneIssue.closed_at).is_(None))
+        flagged_rows = await self.session.exec(
+            select(HygieneIssue.owner_id, func.count(func.distinct(HygieneIssue.entity_id)))
+            .where(
+                HygieneIssue.workspace_id == self.workspace_id,
+                col(HygieneIssue.closed_at).is_(None),
+                col(HygieneIssue.entity_type).in_(("contact", "deal")),
+                _owned_by(HygieneIssue.owner_id, self.owners),
+            )
+            .group_by(col(HygieneIssue.owner_id), col(HygieneIssue.entity_type))
+        )
+        flagged: dict[int | None, int] = defaultdict(int)
+        for owner_id, count in flagged_rows.all():
+            flagged[owner_id] += int(count)
+        owners = {o for o in (*contacts, *deals, *issues) if o is not None}
+        rows = []
+        for owner_id in owners:
+            records = contacts.get(owner_id, 0) + deals.get(owner_id, 0)
+            clean = max(0, records - flagged[owner_id])
+            rows.append(
+                {
+                    "owner": self.owner(owner_id),
+                    "open_issues": issues.get(owner_id, 0),
+                    "records": records,
+                    "clean_share": clean / records if records else None,
+                }
+            )
+        rows.sort(key=lambda r: r["clean_share"] if r["clean_share"] is not None else 2.0)
+        return rows[: self.config.digest.max_items]
+
+    async def _counts(
+        self, table: type[Contact | Deal | HygieneIssue], *where: Any
+    ) -> dict[int | None, int]:
+        """Rows of ``table`` per owner."""
+        owner = col(table.owner_id)
+        rows = await self.session.exec(
+            select(owner, func.count())
+            .where(table.workspace_id == self.workspace_id, _owned_by(owner, self.owners), *where)
+            .group_by(owner)
+        )
+        return {owner_id: int(n) for owner_id, n in rows.all()}
+
+    async def feedback(self) -> dict[str, Any]:
+        where: list[ColumnElement[bool]] = [
+            col(Feedback.workspace_id) == self.workspace_id,
+            col(Feedback.reversed_at).is_(None),
+            col(Feedback.created_at) >= self.now - timedelta(days=1),
+            col(Feedback.created_at) <= self.now,
+        ]
+        if self.owners is not None:
+            where.append(col(Feedback.slack_user_id).in_([s for s in self.slack_ids.values() if s]))
+        rows = await self.session.exec(
+            select(Feedback.slack_user_id, Feedback.label, func.count())
+            .where(*where)
+            .group_by(col(Feedback.slack_user_id), col(Feedback.label))
+        )
+        by_user: dict[str, dict[str, int]] = defaultdict(lambda: {"right": 0, "wrong": 0})
+        for user, label, count in rows.all():
+            by_user[user]["right" if label else "wrong"] += int(count)
+        return {
+            "right": sum(v["right"] for v in by_user.values()),
+            "wrong": sum(v["wrong"] for v in by_user.values()),
+            "by_user": [{"user": user, **counts} for user, counts in sorted(by_user.items())],
+        }
+
+    async def pipeline(self) -> list[dict[str, Any]]:
+        rows = await self.session.exec(
+            select(Deal.stage, func.count(), func.sum(Deal.amount))
+            .where(
+                Deal.workspace_id == self.workspace_id,
+                Deal.outcome == "open",
+                _owned_by(Deal.owner_id, self.owners),
+            )
+            .group_by(col(Deal.stage))
+            .order_by(col(Deal.stage))
+        )
+        return [
+            {"stage": stage, "count": int(n), "amount": float(total or 0)}
+            for stage, n, total in rows.all()
+        ]
+
+    async def score_bins(self) -> list[int]:
+        scores = await self.session.exec(
+            select(Contact.score).where(
+                Contact.workspace_id == self.workspace_id,
+                col(Contact.merged_into_id).is_(None),
+                col(Contact.score).is_not(None),
+                _owned_by(Contact.owner_id, self.owners),
+            )
+        )
+        return _bins([int(s) for s in scores.all() if s is not None])
+
+
+def _risks(
+    deal: Deal,
+    last_touch: datetime | None,
+    leads: list[tuple[int, int]],
+    context: _Context,
+    today: date,
+) -> list[str]:
+    """Why an open deal is at risk, in words; empty when it is not (rules in the module doc)."""
+    rules = context.config.digest
+    reasons = []
+    quiet_since = last_touch or deal.created_at
+    quiet_days = (context.now - quiet_since).days
+    if quiet_days >= rules.stale_days:
+        reasons.append(f"no activity for {quiet_days} days")
+    best = max((current for current, _ in leads), default=None)
+    fell = max(leads, key=lambda lead: lead[1] - lead[0], default=None)
+    cooling = fell is not None and fell[1] - fell[0] >= rules.score_drop
+    if deal.close_date is not None and deal.close_date < today:
+        reasons.append(f"close date passed ({deal.close_date.isoformat()})")
+    elif deal.close_date is not None and (deal.close_date - today).days <= rules.closing_days:
+        cold = best is not None and best < context.config.scoring.warm
+        if cold or cooling:
+            state = f"cold lead (best score {best})" if cold else "cooling lead"
+            days = (deal.close_date - today).days
+            reasons.append(f"closes in {days} day{'s' if days != 1 else ''} with a {state}")
+    if cooling and fell is not None:
+        reasons.append(f"a lead's score fell {fell[1]} → {fell[0]} within {rules.drop_days} days")
+    return reasons

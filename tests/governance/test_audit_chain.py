@@ -1,0 +1,108 @@
+"""The audit trail's hash chain: editing, deleting or reordering a row is caught and named."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+from sqlmodel import col, select
+
+from bot.runtime import Runtime
+from models.audit import AuditEntry
+from models.db import unit_of_work
+from models.services.audit import AuditFilter, list_audit, prune_audit, record_audit, verify_chain
+from models.types import utcnow
+
+
+async def _write(runtime: Runtime, count: int) -> list[int]:
+    ids = []
+    async with unit_of_work(runtime.sessions) as session:
+        for n in range(count):
+            entry = await record_audit(
+                session=session, workspace_id=runtime.workspace_id, actor=f"slack:U{n % 2}",
+                action="role.set" if n % 2 else "deal.closed", target_type="deal",
+                target_id=n, before={"stage": "Discovery"}, after={"stage": f"S{n}"},
+            )  # fmt: skip
+            assert entry.id is not None
+            ids.append(entry.id)
+    return ids
+
+
+async def _verify(runtime: Runtime) -> tuple[bool, int | None, str]:
+    async with unit_of_work(runtime.sessions) as session:
+        report = await verify_chain(session=session)
+    return report.ok, report.bad_id, report.reason
+
+
+async def test_an_untouched_chain_verifies(runtime: Runtime) -> None:
+    await _write(runtime, 5)
+    assert await _verify(runtime) == (True, None, "")
+
+
+async def test_an_edited_row_is_named(runtime: Runtime) -> None:
+    ids = await _write(runtime, 5)
+    async with unit_of_work(runtime.sessions) as session:
+        await session.exec(
+            update(AuditEntry).where(col(AuditEntry.id) == ids[2]).values(after={"stage": "Won"})
+        )
+    ok, bad, reason = await _verify(runtime)
+    assert (ok, bad) == (False, ids[2])
+    assert "changed" in reason
+
+
+async def test_a_deleted_row_is_named_by_its_successor(runtime: Runtime) -> None:
+    ids = await _write(runtime, 5)
+    async with unit_of_work(runtime.sessions) as session:
+        await session.exec(delete(AuditEntry).where(col(AuditEntry.id) == ids[1]))
+    ok, bad, reason = await _verify(runtime)
+    assert (ok, bad) == (False, ids[2])
+    assert "deleted" in reason
+
+
+async def test_reordered_rows_are_named(runtime: Runtime) -> None:
+    ids = await _write(runtime, 5)
+    fields = ("at", "actor", "action", "target_id", "before", "after", "prev_hash", "hash")
+    async with unit_of_work(runtime.sessions) as session:
+        rows = [await session.get(AuditEntry, i) for i in (ids[1], ids[2])]
+        second, third = ({f: getattr(row, f) for f in fields} for row in rows if row)
+    async with unit_of_work(runtime.sessions) as session:
+        for row_id, values in ((ids[1], {"hash": "x" * 64}), (ids[2], second), (ids[1], third)):
+            await session.exec(
+                update(AuditEntry).where(col(AuditEntry.id) == row_id).values(values)
+            )
+    ok, bad, _reason = await _verify(runtime)
+    assert (ok, bad) == (False, ids[1])
+
+
+async def test_pruning_leaves_an_anchor_so_the_rest_still_verifies(runtime: Runtime) -> None:
+    old = await _write(runtime, 4)
+    cutoff = utcnow()
+    kept = await _write(runtime, 2)
+    async with unit_of_work(runtime.sessions) as session:
+        assert await prune_audit(session=session, older_than=cutoff) == 4
+    assert await _verify(runtime) == (True, None, "")
+    async with unit_of_work(runtime.sessions) as session:
+        remaining = (await session.exec(select(AuditEntry.id))).all()
+        await record_audit(session=session, workspace_id=None, actor="cli",
+                           action="audit.pruned", target_type="audit")  # fmt: skip
+    assert sorted(i for i in remaining if i) == kept
+    assert not set(old) & set(remaining)
+    assert (await _verify(runtime))[0]
+    async with unit_of_work(runtime.sessions) as session:
+        await session.exec(delete(AuditEntry).where(col(AuditEntry.id) == kept[0]))
+    assert (await _verify(runtime))[:2] == (False, kept[1])
+
+
+async def test_listing_filters_by_actor_action_target_and_time(runtime: Runtime) -> None:
+    ids = await _write(runtime, 6)
+    async with unit_of_work(runtime.sessions) as session:
+        by_actor = await list_audit(session=session, query=AuditFilter(actor="slack:U1"))
+        by_action = await list_audit(session=session, query=AuditFilter(action="role"))
+        by_target = await list_audit(session=session, query=AuditFilter(target="deal:4"))
+        later = await list_audit(
+            session=session, query=AuditFilter(since=utcnow() + timedelta(minutes=1))
+        )
+    assert [e.id for e in by_actor] == [ids[5], ids[3], ids[1]]
+    assert {e.action for e in by_action} == {"role.set"}
+    assert [e.id for e in by_target] == [ids[4]]
+    assert later == []
