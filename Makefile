@@ -35,6 +35,7 @@ lint: setup
 bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.backtest
+	$(BIN)/python -m bench.dedupe
 
 format: setup
 	$(BIN)/ruff format .

@@ -9,9 +9,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 BAND_COLOURS = {"cold": "#8ecae6", "warm": "#ffb703", "hot": "#fb8500"}
 
 
@@ -32,6 +29,9 @@ def has_chart(payload: dict[str, Any]) -> bool:
 
 def render_chart(payload: dict[str, Any]) -> bytes:
     """A PNG of the digest's pipeline (amount, else count, per stage) and score histogram."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: only when drawing
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     pipeline_axes, scores_axes = figure.subplots(1, 2)

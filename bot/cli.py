@@ -12,6 +12,7 @@ import typer
 from bot.cli_audit import register as register_audit
 from bot.cli_backtest import register as register_backtest
 from bot.cli_calendar import register as register_calendar
+from bot.cli_digest import register as register_digest
 from bot.cli_mailbox import register as register_mailbox_commands
 from bot.cli_merge import register as register_merge
 from bot.cli_model import register as register_model
@@ -27,6 +28,7 @@ register_calendar(app)
 register_mailbox_commands(app)
 register_merge(app)
 register_backtest(app)
+register_digest(app)
 register_audit(app)
 register_model(app)
 register_privacy(app)

@@ -12,7 +12,7 @@ import typer
 from bot.cli_support import cli_settings, fail
 from bot.config import ConfigError, load_config
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 CLI_ACTOR = "cli"
 
@@ -39,19 +39,40 @@ async def _purge(runtime: Runtime, settings: Settings, email: str) -> tuple[Any,
     return erasure, retracted
 
 
+async def _retry_slack(runtime: Runtime, settings: Settings) -> int:
+    from bot.app import create_web_client
+    from bot.governance import retract_messages
+
+    token = settings.reveal("SLACK_BOT_TOKEN")
+    return await retract_messages(runtime, create_web_client(token, settings.api_base_url))
+
+
 def purge(
-    email: Annotated[str, typer.Option("--email", help="The person's email address.")],
+    email: Annotated[
+        str | None, typer.Option("--email", help="The person's email address.")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
+    retry_slack: Annotated[
+        bool, typer.Option("--retry-slack", help="Only retry removing Slack messages left over.")
+    ] = False,
 ) -> None:
     """Forget a person everywhere (GDPR Art. 17): data, Slack messages, model influence."""
     from bot.commands import with_runtime
 
-    address = _valid_email(email)
     settings = cli_settings()
     try:
         config = load_config(settings.config_path)
-    except ConfigError as exc:
+        if retry_slack:
+            done = asyncio.run(
+                with_runtime(settings, config, lambda rt: _retry_slack(rt, settings))
+            )
+            typer.echo(f"Slack messages removed: {done}")
+            return
+    except (ConfigError, SettingsError) as exc:
         raise fail(str(exc)) from exc
+    if email is None:
+        raise fail("give --email ADDRESS (or --retry-slack)")
+    address = _valid_email(email)
     if not yes:
         typer.confirm("Erase everything held about this person? This cannot be undone", abort=True)
     erasure, retracted = asyncio.run(

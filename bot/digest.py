@@ -147,6 +147,14 @@ async def _claimed(runtime: Runtime, user: User, period: str) -> bool:
         return (await session.exec(query)).first() is not None
 
 
+async def _send_daily(
+    runtime: Runtime, client: AsyncWebClient | None, user: User, *, now: datetime, today: date
+) -> int:
+    payload = await compose(runtime, client, user, now=now, today=today)
+    subject = f"user:{user.id}:{today.isoformat()}"
+    return int(await _queue(runtime, user, payload, subject, claim=today.isoformat()) is not None)
+
+
 async def send_due_digests(runtime: Runtime, client: AsyncWebClient | None = None) -> int:
     """Queue the digest of every manager and admin whose local digest time has come.
 
@@ -161,10 +169,10 @@ async def send_due_digests(runtime: Runtime, client: AsyncWebClient | None = Non
         today = due_date(user, runtime, now)
         if today is None or await _claimed(runtime, user, today.isoformat()):
             continue
-        payload = await compose(runtime, client, user, now=now, today=today)
-        subject = f"user:{user.id}:{today.isoformat()}"
-        if await _queue(runtime, user, payload, subject, claim=today.isoformat()) is not None:
-            queued += 1
+        try:
+            queued += await _send_daily(runtime, client, user, now=now, today=today)
+        except Exception:
+            log.exception("digest.failed", user_id=user.id)  # the others still go out
     log.info("digest.due_done", queued=queued, recipients=len(recipients))
     return queued
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -25,8 +26,11 @@ PERMANENT_ERRORS = frozenset(
         "message_not_found",
         "cant_update_message",
         "edit_window_closed",
+        "missing_scope",
+        "thread_not_found",
     }
 )
+log = structlog.get_logger(__name__)
 LOOKUP_PAGES = 3
 PAGE_SIZE = 200
 
@@ -103,7 +107,21 @@ class SlackTransport:
         return Posted(channel_id=str(response["channel"]), ts=str(response["ts"]))
 
     async def find(self, *, channel: str, thread_ts: str | None, nudge_id: int) -> Posted | None:
-        """The newest messages of the channel (or the thread), searched for the nudge's id."""
+        """The newest messages of the channel (or the thread), searched for the nudge's id.
+
+        A channel that cannot be read (a missing ``*:history`` scope, a channel given by
+        name) is reported and treated as not holding it: better one message twice than none.
+        A transient error raises :class:`SendError`, so the look is tried again later.
+        """
+        try:
+            return await self._find(channel=channel, thread_ts=thread_ts, nudge_id=nudge_id)
+        except SendError as exc:
+            if not exc.permanent:
+                raise
+            log.warning("nudge.lookup_impossible", nudge_id=nudge_id, reason=exc.reason)
+            return None
+
+    async def _find(self, *, channel: str, thread_ts: str | None, nudge_id: int) -> Posted | None:
         channel_id = channel
         if channel[:1] in ("U", "W"):  # a DM addressed to a user: Slack names its channel
             opened = await self._call(self.client.conversations_open(users=channel))

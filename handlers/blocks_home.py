@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import BAND_ICON, Block, automated_context, escape_mrkdwn, mention, section
-from handlers.blocks_profile import OPEN_PROFILE, fit_lines, issue_line, plural
+from handlers.blocks import (
+    BAND_ICON,
+    OPEN_PROFILE,
+    Block,
+    automated_context,
+    escape_mrkdwn,
+    mention,
+    section,
+)
+from handlers.blocks_profile import fit_lines, issue_line, plural
 from models.services.home import FeedbackItem, HomeData, HotLead, TeamRow
 
 MAX_HOME_BLOCKS = 100

@@ -15,6 +15,7 @@ from handlers.blocks import (
     BAND_ICON,
     MAX_BLOCKS,
     MAX_SECTION,
+    OPEN_PROFILE,
     Block,
     automated_context,
     escape_mrkdwn,
@@ -32,7 +33,6 @@ from models.services.profile_types import (
     ScoreView,
 )
 
-OPEN_PROFILE = "open_profile"
 OPEN_DEAL = "open_deal"
 LIST_LIMIT = 10
 Answer = tuple[str, list[Block]]

@@ -72,7 +72,7 @@ class FeedbackConfig(_Section):
     positive: dict[str, float] = Field(default_factory=lambda: {"+1": 0.5, "fire": 0.8})
     negative: dict[str, float] = Field(default_factory=lambda: {"-1": 0.5, "ice_cube": 0.8})
     button_weight: float = Field(default=0.5, gt=0, le=1)
-    max_weight_per_user_hour: float = Field(default=4.0, gt=0)
+    max_weight_per_user_hour: float = Field(default=10.0, gt=0)
     """Learning weight one person's feedback may add in an hour; the rest is kept, unlearned."""
     burst_per_hour: int = Field(default=20, ge=1)
     """Verdicts by one person in an hour that are flagged to admins as a burst."""

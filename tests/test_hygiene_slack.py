@@ -14,12 +14,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlmodel import select
 
+from bot.config import AppConfig
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime
 from bot.serve import connect_slack
+from models.activity import Activity
 from models.contact import ContactIdentity
 from models.db import unit_of_work
-from models.deal import DealContact
+from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue
 from tests.conftest import NOW, REP, SIGNING_SECRET
 from tests.fakes.slack_api import APP_ID, TEAM_ID, FakeSlackApi
@@ -217,3 +219,81 @@ async def test_crm_rules_lists_the_active_rules(slack: Slack) -> None:
     assert "`no_activity` — days = 21, applies_to = deal" in text
     assert "`amount_outlier` — threshold = 3.5, min_sample = 20" in text
     assert "Automated by Nudge" in str(answer["blocks"])
+
+
+async def test_fix_data_logs_a_note_on_a_quiet_deal(slack: Slack) -> None:
+    world = slack.world
+    with_rules(world.runtime, {"rule": "no_activity", "days": 14})
+    ana = await add_contact(world, "Ana", email="ana@globex.example",
+                            created=NOW - timedelta(days=30))  # fmt: skip
+    deal = await add_deal(world, "Quiet", contacts=(ana,), created=NOW - timedelta(days=30))
+    await check(world, deals=(deal,))
+    view = await _press_fix(slack, await _posted_nudge(slack))
+    blank = await _submit(slack, view, {"note": {"type": "plain_text_input", "value": "  "}})
+    assert blank["errors"] == {"note": "Say briefly what happened."}
+    note = {"type": "plain_text_input", "value": "Called Ana, pilot starts Monday."}
+    assert await _submit(slack, view, {"note": note}) == {}
+    assert await _submit(slack, view, {"note": note}) == {}  # Slack retrying: one note only
+    async with unit_of_work(world.runtime.sessions) as session:
+        notes = (await session.exec(select(Activity).where(Activity.kind == "note"))).all()
+    assert [(n.deal_id, n.contact_id, n.body) for n in notes] == [
+        (deal, ana, "Called Ana, pilot starts Monday.")
+    ]
+    (issue,) = await all_issues(world)
+    assert issue.resolution == "fixed"
+
+
+async def test_fix_data_gives_an_unowned_deal_an_owner(slack: Slack) -> None:
+    world = slack.world
+    crm = with_rules(world.runtime, {"rule": "missing_owner", "applies_to": ["deal"]})
+    channel = crm.nudges.model_copy(update={"channel": "C0PIPELINE"})
+    world.runtime.config = AppConfig(slack=world.runtime.config.slack,
+                                     crm=crm.model_copy(update={"nudges": channel}))  # fmt: skip
+    deal = await add_deal(world, "Nobody's", owned=False)
+    await check(world, deals=(deal,))
+    posted = await _posted_nudge(slack)
+    assert posted["channel"] == "C0PIPELINE"
+    view = await _press_fix(slack, posted)
+    stranger = await _submit(slack, view, {"owner": {"type": "users_select",
+                                                     "selected_user": "U0STRANGER"}})  # fmt: skip
+    assert "sales team" in stranger["errors"]["owner"]
+    rep = {"type": "users_select", "selected_user": REP.slack_id}
+    assert await _submit(slack, view, {"owner": rep}) == {}
+    async with unit_of_work(world.runtime.sessions) as session:
+        row = await session.get(Deal, deal)
+    assert row is not None
+    assert row.owner_id == world.rep_id
+
+
+async def test_a_saved_fix_that_still_breaks_the_rule_says_so(slack: Slack) -> None:
+    world = slack.world
+    with_rules(world.runtime, {"rule": "amount_outlier", "min_sample": 10})
+    for n in range(12):
+        await add_deal(world, f"Usual {n}", amount=10_000 + 1_000 * n)
+    huge = await add_deal(world, "Huge", amount=9_000_000)
+    await check(world, deals=(huge,))
+    view = await _press_fix(slack, await _posted_nudge(slack))
+    answer = await _submit(slack, view, {"amount": {"type": "number_input", "value": "8000000"}})
+    assert answer["response_action"] == "update"
+    assert "Saved. It is still flagged" in str(answer["view"]["blocks"])
+    async with unit_of_work(world.runtime.sessions) as session:
+        row = await session.get(Deal, huge)
+    assert row is not None
+    assert row.amount == 8_000_000  # guardrails, not gates: the change is kept
+
+
+async def test_namesakes_marked_as_different_people_stay_apart(slack: Slack) -> None:
+    world = slack.world
+    with_rules(world.runtime, {"rule": "duplicate"})
+    first = await add_contact(world, "Sam Lee", email="sam@globex.example")
+    second = await add_contact(world, "Sam Lee", email="sam.lee@globex.example")
+    await check(world, contacts=(second,))
+    view = await _press_fix(slack, await _posted_nudge(slack))
+    unticked = await _submit(slack, view, {})
+    assert "different people" in unticked["errors"]["dismiss"]
+    ticked = {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
+    assert await _submit(slack, view, {"dismiss": ticked}) == {}
+    again = await check(world, contacts=(first, second), now=NOW + timedelta(days=1))
+    assert again.opened == []
+    (issue,) = await all_issues(world)
+    assert (issue.entity_id, issue.resolution) == (second, "dismissed")

@@ -41,6 +41,19 @@ def test_colleagues_at_one_company_are_not_matched() -> None:
     assert (1, 2) not in {(c.a, c.b) for c in found}
 
 
+def test_colleagues_sharing_a_first_name_are_neither_merged_nor_proposed() -> None:
+    people = [Person(1, "Jack Berry", "Globex"), Person(2, "Jack Burford", "Globex")]
+    (candidate,) = _pairs(people).values()
+    assert candidate.score >= TUNED.strong  # the mean alone would merge them
+    assert verdict(candidate, TUNED) is None
+
+
+def test_the_same_name_at_the_same_company_merges() -> None:
+    people = [Person(1, "Ana Silva", "Globex"), Person(2, "Ana Silva", "Globex Corp")]
+    (candidate,) = _pairs(people).values()
+    assert verdict(candidate, TUNED) == "merge"
+
+
 def test_a_name_alone_is_only_ever_proposed() -> None:
     people = [Person(1, "Ana Silva"), Person(2, "Ana Silva")]
     (candidate,) = _pairs(people).values()

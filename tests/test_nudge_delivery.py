@@ -280,3 +280,18 @@ async def test_a_claim_left_by_a_crash_before_the_post_is_posted_once(
     assert await make_poster(runtime).run_once(now=NEW_YORK_MORNING + timedelta(hours=1)) == 1
     assert posted_ids(fake) == [nudge.id]
     assert len(fake.calls_to("conversations.history")) == 1
+
+
+@pytest.mark.fault
+async def test_a_channel_that_cannot_be_read_does_not_lose_the_nudge(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """Without a history scope the poster cannot look: it posts rather than drop the nudge."""
+    nudge = await new_lead_nudge(runtime, "Ana Silva")
+    fake.fail("chat.postMessage", status=503, times=3)
+    fake.fail("conversations.history", status=200, error="missing_scope")
+    await make_poster(runtime).run_once(now=NEW_YORK_MORNING)
+
+    assert await make_poster(runtime).run_once(now=NEW_YORK_MORNING + timedelta(hours=1)) == 1
+    assert posted_ids(fake) == [nudge.id]
+    assert (await outbox(runtime))[id_of(nudge)].state == "sent"

@@ -11,7 +11,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
 
-from bot.api.framework import ApiError, Call, Operation, Reply, exists, not_found, page_of
+from bot.api.framework import (
+    ApiError,
+    Call,
+    Operation,
+    Reply,
+    check_hygiene,
+    exists,
+    not_found,
+    page_of,
+)
 from bot.api.schemas import ContactCreate, ContactQuery, ContactRead, ContactUpdate, Page
 from handlers.calls import e164
 from models.account import Account
@@ -145,6 +154,7 @@ async def create_contact(call: Call) -> ContactRead | Reply:
         action="contact.created", target_type="contact", target_id=contact.id,
         after=body.model_dump(exclude_none=True),
     )  # fmt: skip
+    await check_hygiene(call, contact_ids=[contact.id])
     return Reply(201, (await contact_reads(call, [contact]))[0])
 
 
@@ -183,6 +193,7 @@ async def update_contact(call: Call) -> ContactRead:
             action="contact.updated", target_type="contact", target_id=contact.id,
             before=before, after=changes,
         )  # fmt: skip
+        await check_hygiene(call, contact_ids=[contact.id])
     return (await contact_reads(call, [contact]))[0]
 
 

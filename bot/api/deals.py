@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
-from bot.api.framework import ApiError, Call, Operation, Reply, exists, not_found, page_of
+from bot.api.framework import (
+    ApiError,
+    Call,
+    Operation,
+    Reply,
+    check_hygiene,
+    exists,
+    not_found,
+    page_of,
+)
 from bot.api.schemas import DealCreate, DealQuery, DealRead, DealUpdate, Page
 from models.account import Account
 from models.contact import Contact
@@ -128,6 +137,7 @@ async def create_deal(call: Call) -> DealRead | Reply:
         action="deal.created", target_type="deal", target_id=deal.id,
         after=body.model_dump(mode="json", exclude_none=True),
     )  # fmt: skip
+    await check_hygiene(call, deal_ids=[deal.id])
     return Reply(201, (await deal_reads(call, [deal]))[0])
 
 
@@ -173,6 +183,7 @@ async def update_deal(call: Call) -> DealRead:
             session=call.session, pending=call.pending, deal=deal, outcome=body.outcome, at=now,
             actor=call.actor, config=call.runtime.config.crm, salt=call.runtime.salt,
         )  # fmt: skip
+    await check_hygiene(call, deal_ids=[deal.id])
     return (await deal_reads(call, [deal]))[0]
 
 

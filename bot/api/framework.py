@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from learning.scorer import PendingUpdate
 from models.db import unit_of_work
 from models.integration import ApiToken
+from models.services.hygiene import recheck
 from models.services.tokens import authenticate, token_actor
 
 MAX_BODY = 256 * 1024
@@ -39,6 +40,18 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
+
+
+async def check_hygiene(
+    call: Call, *, contact_ids: Sequence[int | None] = (), deal_ids: Sequence[int | None] = ()
+) -> None:
+    """Run the hygiene rules on records just written (never blocking the write)."""
+    await recheck(
+        session=call.session, workspace_id=call.workspace_id, config=call.runtime.config.crm,
+        now=call.runtime.clock(), actor=call.actor,
+        contact_ids=[i for i in contact_ids if i is not None],
+        deal_ids=[i for i in deal_ids if i is not None],
+    )  # fmt: skip
 
 
 def not_found(kind: str) -> ApiError:

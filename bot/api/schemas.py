@@ -143,6 +143,15 @@ class ContactRead(BaseModel):
 class ContactCreate(Input):
     """A new contact; an email or a phone is required. Sending a known one returns that contact."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        }
+    )
+
     email: Email | None = None
     phone: Phone | None = Field(default=None, description="Any format; stored as E.164.")
     name: Name | None = None

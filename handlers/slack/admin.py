@@ -1,12 +1,14 @@
-"""Admin verbs: ``/crm audit``, ``/crm role``, ``/crm forget`` (with confirmation buttons).
+"""Admin verbs: ``/crm audit``, ``/crm role``, ``/crm forget`` (with confirmation buttons),
+``/crm export``.
 
 Every verb checks the caller's role first and answers a refusal privately. A middleware
 keeps roles current: it reads the members of the Slack user groups ``crm.roles`` names
-(``usergroups.users.list``) and writes everyone's effective role, at most every few minutes.
+(``usergroups.users.list``) and writes everyone's effective role, at most once a minute.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli_audit import parse_since
-from bot.governance import erase, retract_messages
+from bot.governance import erase, export, retract_messages
 from bot.runtime import Runtime
 from handlers.blocks import automated_context, escape_mrkdwn, mention, section
 from handlers.slack import runtime_of
@@ -40,7 +42,8 @@ from models.services.roles import (
 log = structlog.get_logger(__name__)
 FORGET_CONFIRM, FORGET_CANCEL = "privacy_forget_confirm", "privacy_forget_cancel"
 ACTIONS = (FORGET_CONFIRM, FORGET_CANCEL)
-ROLES_TTL_S = 300.0
+ROLES_TTL_S = 60.0
+EXPORT_INLINE = 2800
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,30})$")
 _EMAIL = re.compile(r"^(?:<mailto:[^|>]+\|)?([^\s<>|@]+@[^\s<>|@]+\.[^\s<>|@]+?)>?$")
 _FILTERS = ("actor", "action", "target", "since")
@@ -162,6 +165,31 @@ async def _forget(runtime: Runtime, user_id: str, args: str) -> Answer:
     return warning, [section(warning), buttons, automated_context()]
 
 
+@verb("export", "export EMAIL — what Nudge holds about a person, as JSON (admins)")
+async def _export(runtime: Runtime, user_id: str, args: str) -> Answer:
+    refused = await _refused(runtime, user_id, "admin", "export personal data")
+    if refused:
+        return refused
+    email = parse_email(args)
+    if email is None:
+        return _plain("Usage: `/crm export name@company.com`")
+    held = await export(runtime, email, actor=f"slack:{user_id}")
+    counts = ", ".join(f"{k}: {len(v)}" for k, v in sorted(held.items()) if isinstance(v, list))
+    document = json.dumps(held, indent=1, sort_keys=True, ensure_ascii=False, default=str)
+    shown = document if len(document) <= EXPORT_INLINE else document[:EXPORT_INLINE] + "\n…"
+    more = (
+        ""
+        if shown == document
+        else (f"\nCut at {EXPORT_INLINE:,} characters: `nudge export --email` writes it all.")
+    )
+    summary = f"*Held about {escape_mrkdwn(email)}* ({counts}){more}"
+    return summary, [
+        section(summary),
+        section(f"```{escape_mrkdwn(shown)}```"),
+        automated_context("this export is recorded in the audit trail"),
+    ]
+
+
 async def handle_forget_action(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -207,7 +235,7 @@ async def _group_members(client: AsyncWebClient, group: str) -> list[str] | None
 
 
 def roles_refresher() -> Callable[..., Awaitable[Any]]:
-    """A middleware that re-applies roles (and re-reads user groups) every few minutes."""
+    """A middleware that re-applies roles (and re-reads user groups) at most once a minute."""
     last = {"at": float("-inf")}
 
     async def refresh_roles(

@@ -55,11 +55,11 @@ def _input(
     }
 
 
-def _tick(block_id: str, label: str) -> dict[str, Any]:
+def _tick(block_id: str, label: str, option: str) -> dict[str, Any]:
     return _input(
         block_id,
-        "Or",
-        {"type": "checkboxes", "options": [{"text": _text(label), "value": "yes"}]},
+        label,
+        {"type": "checkboxes", "options": [{"text": _text(option), "value": "yes"}]},
         optional=True,
     )
 
@@ -86,7 +86,7 @@ async def _inputs(runtime: Runtime, issue: HygieneIssue) -> list[dict[str, Any]]
         field = _input("amount", "Amount", {"type": "number_input", "is_decimal_allowed": True},
                        optional=issue.rule == "amount_outlier")  # fmt: skip
         if issue.rule == "amount_outlier":
-            return [field, _tick("amount_is_right", "The amount is right as it is")]
+            return [field, _tick("amount_is_right", "Or keep it", "The amount is right as it is")]
         return [field]
     simple: dict[str, tuple[str, dict[str, Any]]] = {
         "close_date": ("Expected close date", {"type": "datepicker"}),
@@ -100,7 +100,7 @@ async def _inputs(runtime: Runtime, issue: HygieneIssue) -> list[dict[str, Any]]
     if kind in simple:
         label, element = simple[kind]
         return [_input(kind, label, element)]
-    return [_tick("dismiss", "These are different people (keep both)")]
+    return [_tick("dismiss", "Not a duplicate?", "These are different people (keep both)")]
 
 
 async def fix_view(runtime: Runtime, issue: HygieneIssue, record_name: str) -> dict[str, Any]:

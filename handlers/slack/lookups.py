@@ -21,8 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.lookups import deal_answer, deal_view_answer, lead_answer, pipeline_answer, profile_answer
 from bot.runtime import Runtime
-from handlers.blocks import truncate
-from handlers.blocks_profile import OPEN_DEAL, OPEN_PROFILE, Answer, render_notice
+from handlers.blocks import OPEN_PROFILE, truncate
+from handlers.blocks_profile import OPEN_DEAL, Answer, render_notice
 from handlers.slack import runtime_of
 
 log = structlog.get_logger(__name__)

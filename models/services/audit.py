@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import Text, cast, delete, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -249,19 +249,24 @@ async def redact_mentions(
     lowered = tuple(n.lower() for n in needles if n and len(n) >= 3)
     if not lowered:
         return []
+    mentions = [
+        func.lower(cast(column, Text)).contains(needle, autoescape=True)
+        for needle in lowered
+        for column in (AuditEntry.before, AuditEntry.after)
+    ]
+    query = select(AuditEntry).where(
+        or_(col(AuditEntry.workspace_id) == workspace_id, col(AuditEntry.workspace_id).is_(None)),
+        or_(*mentions),
+    )
     blanked: list[int] = []
-    last_id = 0
-    while rows := await _rows(session, last_id):
-        for entry in rows:
-            assert entry.id is not None
-            last_id = entry.id
-            if entry.workspace_id not in (workspace_id, None) or entry.redacted:
-                continue
-            if _mentions([entry.before, entry.after], lowered):
-                before, after = content_digests(entry)
-                entry.redacted = {"before": before, "after": after}
-                entry.before, entry.after = {"erased": True}, {"erased": True}
-                session.add(entry)
-                blanked.append(entry.id)
+    for entry in (await session.exec(query.order_by(col(AuditEntry.id)))).all():
+        assert entry.id is not None
+        if entry.redacted or not _mentions([entry.before, entry.after], lowered):
+            continue
+        before, after = content_digests(entry)
+        entry.redacted = {"before": before, "after": after}
+        entry.before, entry.after = {"erased": True}, {"erased": True}
+        session.add(entry)
+        blanked.append(entry.id)
     await session.flush()
     return blanked

@@ -27,6 +27,7 @@ from models.services.nudges import lead_card, owner_destination, queue_nudge
 
 THRESHOLDS = Thresholds()
 ACTOR = "nudge:dedupe"
+NEAR_CHUNK = 50  # new contacts per candidate query, to keep its OR list short
 
 
 @dataclass(slots=True)
@@ -91,10 +92,16 @@ async def people_of(
         .join(Account, col(Account.id) == col(Contact.account_id), isouter=True)
         .where(Contact.workspace_id == workspace_id, col(Contact.merged_into_id).is_(None))
     )
-    if near is not None:
+    rows: Sequence[tuple[int | None, str, str | None]]
+    if near is None:
+        rows = (await session.exec(query)).all()
+    else:
         own = await _identities(session, workspace_id, {c.id for c in near if c.id is not None})
-        query = query.where(_nearby(near, own))
-    rows = (await session.exec(query)).all()
+        found: dict[int | None, tuple[int | None, str, str | None]] = {}
+        for start in range(0, len(near), NEAR_CHUNK):
+            chunk = near[start : start + NEAR_CHUNK]
+            found |= {row[0]: row for row in (await session.exec(query.where(_nearby(chunk, own))))}
+        rows = list(found.values())
     ids = {int(contact_id) for contact_id, _name, _company in rows if contact_id is not None}
     identities = await _identities(session, workspace_id, ids if near is not None else None)
     people = []

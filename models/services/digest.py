@@ -3,15 +3,7 @@
 Who it covers: an admin sees everyone; a manager sees their team (themselves and the
 users whose ``manager_id`` is them); a rep asking on demand sees their own records.
 
-A deal is **at risk** when it is open and at least one of these holds (``crm.digest``):
-
-- *quiet*: nothing happened on it or with its contacts for ``stale_days`` (counted from
-  its creation when nothing ever happened);
-- *overdue*: its close date is before the recipient's local today;
-- *closing cold*: it closes within ``closing_days`` and its best lead is cold (below the
-  warm band) or cooling (see next line);
-- *score fell*: a lead on it lost ``score_drop`` points or more from its peak of the last
-  ``drop_days``.
+Deals at risk are defined in :mod:`models.services.digest_risk`.
 
 Hygiene by rep counts open :class:`HygieneIssue` rows per owner, and the share of the
 owner's records (contacts, open deals) that have no open issue.
@@ -32,13 +24,13 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.account import Account
-from models.activity import Activity
 from models.config import CrmConfig
 from models.contact import Contact
-from models.deal import Deal, DealContact
+from models.deal import Deal
 from models.feedback import Feedback
 from models.hygiene import HygieneIssue
 from models.learning import ScoreSnapshot
+from models.services.digest_risk import flag_deals
 from models.services.model_health import model_health
 from models.workspace import User
 
@@ -218,15 +210,9 @@ class _Context:
                 )
             )
         ).all()
-        ids = [d.id for d in deals if d.id is not None]
-        last_touch = await self._last_activity(ids)
-        leads = await self._deal_leads(ids)
-        flagged = []
-        for deal in deals:
-            reasons = _risks(deal, last_touch.get(deal.id), leads.get(deal.id, []), self, today)
-            if reasons:
-                flagged.append((deal, reasons))
-        flagged.sort(key=lambda item: (-len(item[1]), -(item[0].amount or 0), item[0].id or 0))
+        flagged = await flag_deals(
+            session=self.session, deals=deals, config=self.config, now=self.now, today=today
+        )
         items = [
             {
                 "deal_id": deal.id,
@@ -240,45 +226,6 @@ class _Context:
             for deal, reasons in flagged[: self.config.digest.max_items]
         ]
         return {"total": len(flagged), "items": items}
-
-    async def _last_activity(self, deal_ids: list[int]) -> dict[int | None, datetime]:
-        direct = await self.session.exec(
-            select(Activity.deal_id, func.max(Activity.occurred_at))
-            .where(col(Activity.deal_id).in_(deal_ids))
-            .group_by(col(Activity.deal_id))
-        )
-        via_contacts = await self.session.exec(
-            select(DealContact.deal_id, func.max(Activity.occurred_at))
-            .join(Activity, col(Activity.contact_id) == DealContact.contact_id)
-            .where(col(DealContact.deal_id).in_(deal_ids))
-            .group_by(col(DealContact.deal_id))
-        )
-        latest: dict[int | None, datetime] = {}
-        for deal_id, at in [*direct.all(), *via_contacts.all()]:
-            if at is not None and (deal_id not in latest or at > latest[deal_id]):
-                latest[deal_id] = at
-        return latest
-
-    async def _deal_leads(self, deal_ids: list[int]) -> dict[int | None, list[tuple[int, int]]]:
-        """(current score, peak score within drop_days) of each scored lead, by deal."""
-        since = self.now - timedelta(days=self.config.digest.drop_days)
-        peaks = (
-            select(ScoreSnapshot.contact_id, func.max(ScoreSnapshot.score).label("peak"))
-            .where(col(ScoreSnapshot.taken_at) >= since, col(ScoreSnapshot.taken_at) <= self.now)
-            .group_by(col(ScoreSnapshot.contact_id))
-            .subquery()
-        )
-        rows = await self.session.exec(
-            select(DealContact.deal_id, Contact.score, peaks.c.peak)
-            .join(Contact, col(Contact.id) == DealContact.contact_id)
-            .join(peaks, peaks.c.contact_id == Contact.id, isouter=True)
-            .where(col(DealContact.deal_id).in_(deal_ids), col(Contact.score).is_not(None))
-        )
-        leads: dict[int | None, list[tuple[int, int]]] = defaultdict(list)
-        for deal_id, score, peak in rows.all():
-            current = int(score or 0)
-            leads[deal_id].append((current, max(current, int(peak or 0))))
-        return leads
 
     async def hygiene(self) -> list[dict[str, Any]]:
         contacts = await self._counts(Contact, col(Contact.merged_into_id).is_(None))
@@ -374,33 +321,3 @@ class _Context:
             )
         )
         return _bins([int(s) for s in scores.all() if s is not None])
-
-
-def _risks(
-    deal: Deal,
-    last_touch: datetime | None,
-    leads: list[tuple[int, int]],
-    context: _Context,
-    today: date,
-) -> list[str]:
-    """Why an open deal is at risk, in words; empty when it is not (rules in the module doc)."""
-    rules = context.config.digest
-    reasons = []
-    quiet_since = last_touch or deal.created_at
-    quiet_days = (context.now - quiet_since).days
-    if quiet_days >= rules.stale_days:
-        reasons.append(f"no activity for {quiet_days} days")
-    best = max((current for current, _ in leads), default=None)
-    fell = max(leads, key=lambda lead: lead[1] - lead[0], default=None)
-    cooling = fell is not None and fell[1] - fell[0] >= rules.score_drop
-    if deal.close_date is not None and deal.close_date < today:
-        reasons.append(f"close date passed ({deal.close_date.isoformat()})")
-    elif deal.close_date is not None and (deal.close_date - today).days <= rules.closing_days:
-        cold = best is not None and best < context.config.scoring.warm
-        if cold or cooling:
-            state = f"cold lead (best score {best})" if cold else "cooling lead"
-            days = (deal.close_date - today).days
-            reasons.append(f"closes in {days} day{'s' if days != 1 else ''} with a {state}")
-    if cooling and fell is not None:
-        reasons.append(f"a lead's score fell {fell[1]} → {fell[0]} within {rules.drop_days} days")
-    return reasons

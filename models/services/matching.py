@@ -26,6 +26,8 @@ NAME_FLOOR = 55.0  # token-sort ratio below which two names are never candidates
 WEIGHTS = {"name": 0.5, "company": 0.15, "phone": 0.35, "email": 0.35}
 PARTIAL_NAME = 0.85  # a name with a missing part is weaker evidence than a full one
 CORROBORATES = 0.8
+SAME_NAME = 0.92  # without a shared phone or email: a merge needs this name similarity
+CLOSE_NAME = 0.85  # ... and a proposal this one
 GENERIC_LOCALS = frozenset({"info", "sales", "contact", "admin", "office", "hello", "support"})
 
 
@@ -176,24 +178,26 @@ def compare(a: _Prepared, b: _Prepared) -> Candidate:
     return Candidate(x, y, round(score, 4), {k: round(v, 3) for k, v in evidence.items()})
 
 
-def corroborated(candidate: Candidate) -> bool:
-    """Whether more than the name agrees: the company, a phone or an email."""
-    evidence = candidate.evidence
-    return (
-        evidence.get("company", 0.0) >= CORROBORATES
-        or evidence.get("phone", 0.0) >= CORROBORATES
-        or "email" in evidence
-    )
+def _keys_agree(candidate: Candidate) -> bool:
+    """Whether a phone (give or take a slip) or an email local part is shared."""
+    return candidate.evidence.get("phone", 0.0) >= CORROBORATES or "email" in candidate.evidence
 
 
 def verdict(candidate: Candidate, thresholds: Thresholds) -> str | None:
-    """'merge' for a strong, corroborated match; 'propose' for a weaker one; else None.
+    """'merge' for a strong match, 'propose' for a weaker one, else None.
 
-    A name alone, however exact, is only ever proposed.
+    Without a shared phone or email the name must carry the match: a merge needs a near
+    exact name at the same company, a proposal a close name; a name alone is at most
+    proposed. Colleagues who share a first name are neither.
     """
-    if candidate.score >= thresholds.strong and corroborated(candidate):
+    evidence, keys = candidate.evidence, _keys_agree(candidate)
+    if candidate.score >= thresholds.strong and (
+        keys or (evidence["name"] >= SAME_NAME and evidence.get("company", 0.0) >= CORROBORATES)
+    ):
         return "merge"
-    return "propose" if candidate.score >= thresholds.weak else None
+    if candidate.score >= thresholds.weak and (keys or evidence["name"] >= CLOSE_NAME):
+        return "propose"
+    return None
 
 
 def _blocks(prepared: Sequence[_Prepared]) -> Iterator[tuple[bool, list[int]]]:

@@ -18,6 +18,7 @@ from models.activity import Activity, ActivityParticipant
 from models.contact import Contact
 from models.deal import Deal
 from models.nudge import Nudge
+from models.services.audit import record_audit
 from models.services.nudges import add_note
 from models.services.scoring import rescore_contact
 from models.services.snooze import snooze
@@ -113,9 +114,12 @@ async def mark_contacted(
         return ActionResult("gone")
     if "contacted" in nudge.notes:
         return ActionResult("already", nudge)
-    await _record_contact(session, nudge, slack_user_id, now)
+    activity = await _record_contact(session, nudge, slack_user_id, now)
     add_note(nudge, key="contacted", value={"by": slack_user_id, "at": now.isoformat()}, now=now)
     session.add(nudge)
+    await record_audit(session=session, workspace_id=workspace_id, actor=f"slack:{slack_user_id}",
+                       action="nudge.contacted", target_type="nudge", target_id=nudge.id,
+                       after={"activity_id": activity.id if activity else None})  # fmt: skip
     contact = await session.get(Contact, nudge.contact_id) if nudge.contact_id else None
     if contact is not None:
         await rescore_contact(session=session, scorer=scorer, contact=contact, at=now)
@@ -152,5 +156,15 @@ async def snooze_nudge(
     add_note(nudge, key="snoozed", value={"by": slack_user_id, "until": until.isoformat()},
              now=now)  # fmt: skip
     session.add(nudge)
+    kind, _, subject_id = subject.partition(":")
+    await record_audit(
+        session=session,
+        workspace_id=workspace_id,
+        actor=f"slack:{slack_user_id}",
+        action="nudge.snoozed",
+        target_type=kind,
+        target_id=subject_id,
+        after={"until": until.isoformat()},
+    )
     await session.flush()
     return ActionResult("done", nudge)

@@ -171,7 +171,7 @@ async def _score(
         await session.exec(
             select(ScoreSnapshot)
             .where(ScoreSnapshot.contact_id == contact_id)
-            .order_by(col(ScoreSnapshot.id).desc())
+            .order_by(col(ScoreSnapshot.taken_at).desc(), col(ScoreSnapshot.id).desc())
             .limit(1)
         )
     ).first()

@@ -10,6 +10,7 @@ from models.audit import AuditEntry
 from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal, DealStageChange
+from models.hygiene import HygieneIssue
 from models.learning import LearningLogEntry
 from models.services.identity import resolve_contact
 from models.services.inputs import PersonIn
@@ -160,3 +161,30 @@ async def test_writes_and_personal_reads_are_audited_with_the_token(api: Api) ->
     status, trail = await api.call("GET", "/audit", params={"action": "contact.updated"})
     assert status == 200
     assert [r["target_id"] for r in trail["data"]] == [contact_id]
+
+
+async def test_api_writes_are_checked_by_the_hygiene_rules_but_never_blocked(api: Api) -> None:
+    status, deal = await api.call(
+        "POST", "/deals", json={"name": "Globex rollout", "stage": "Negotiation"}
+    )
+    assert status == 201  # saved, whatever the rules say
+    open_rules = await _open_issue_rules(api, deal["id"])
+    assert "required_fields" in open_rules
+    ana = await _contact(api, "ana.silva@globex.example", name="Ana Silva")
+    status, _ = await api.call(
+        "PATCH", f"/deals/{deal['id']}", json={"add_contact_ids": [ana["id"]]}
+    )
+    assert status == 200
+    assert "required_fields" not in await _open_issue_rules(api, deal["id"])
+
+
+async def _open_issue_rules(api: Api, deal_id: int) -> list[str]:
+    async with unit_of_work(api.runtime.sessions) as session:
+        rows = await session.exec(
+            select(HygieneIssue.rule).where(
+                HygieneIssue.entity_type == "deal",
+                HygieneIssue.entity_id == deal_id,
+                col(HygieneIssue.closed_at).is_(None),
+            )
+        )
+        return list(rows.all())

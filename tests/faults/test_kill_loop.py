@@ -24,14 +24,15 @@ from bot.lease import learner_lease
 from bot.runtime import close_runtime, open_runtime
 from models.db import unit_of_work
 from models.jobs import Lease
-from models.services.feedback import ButtonIn
 from models.types import utcnow
 from tests.conftest import NOW, make_settings
 from tests.faults.consistency import (
     assert_consistent,
     count_rows,
-    lead_nudge_ids,
+    patient_config,
     seed_hot_leads,
+    send_lead_nudges,
+    toggle,
     touch,
 )
 
@@ -53,11 +54,9 @@ async def _work(url: str, config: AppConfig, ready: Connection, seed: int) -> No
                 await capture(runtime, touch(rng.randrange(5000)))
 
     async def learn() -> None:
-        for k in range(1_000_000):
-            async with runtime.sessions() as session:
-                nudges = await lead_nudge_ids(session)
-            verdict = ButtonIn(rng.choice(nudges), f"U{seed:03d}{k:06d}", rng.random() < 0.5)
-            await apply_feedback(runtime, verdict)
+        nudges = await send_lead_nudges(runtime)
+        while True:
+            await apply_feedback(runtime, toggle(nudges, rng.randrange(1000)))
 
     await asyncio.gather(ingest(), learn())
 
@@ -70,6 +69,7 @@ async def _seed(url: str, config: AppConfig) -> None:
     runtime = await open_runtime(make_settings(url), config, clock=lambda: NOW)
     try:
         await seed_hot_leads(runtime, 4)
+        await send_lead_nudges(runtime)
     finally:
         await close_runtime(runtime)
 
@@ -102,6 +102,7 @@ def test_killed_worker_always_restarts_consistent(
     database_url: str, app_config: AppConfig, request: pytest.FixtureRequest
 ) -> None:
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    app_config = patient_config(app_config)
     asyncio.run(_seed(database_url, app_config))
     forks = get_context("fork")
     rng = random.Random(8)

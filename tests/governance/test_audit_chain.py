@@ -10,7 +10,14 @@ from sqlmodel import col, select
 from bot.runtime import Runtime
 from models.audit import AuditEntry
 from models.db import unit_of_work
-from models.services.audit import AuditFilter, list_audit, prune_audit, record_audit, verify_chain
+from models.services.audit import (
+    AuditFilter,
+    content_digests,
+    list_audit,
+    prune_audit,
+    record_audit,
+    verify_chain,
+)
 from models.types import utcnow
 
 
@@ -106,3 +113,14 @@ async def test_listing_filters_by_actor_action_target_and_time(runtime: Runtime)
     assert {e.action for e in by_action} == {"role.set"}
     assert [e.id for e in by_target] == [ids[4]]
     assert later == []
+
+
+async def test_a_row_blanked_without_an_erasure_receipt_is_named(runtime: Runtime) -> None:
+    ids = await _write(runtime, 3)
+    async with unit_of_work(runtime.sessions) as session:
+        row = await session.get(AuditEntry, ids[1])
+        assert row is not None
+        row.redacted = dict(zip(("before", "after"), content_digests(row), strict=True))
+        row.before, row.after = {"erased": True}, {"stage": "Won"}
+        session.add(row)
+    assert await _verify(runtime) == (False, ids[1], "blanked without an erasure receipt")

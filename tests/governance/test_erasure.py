@@ -26,7 +26,7 @@ from models.contact import ContactIdentity
 from models.db import unit_of_work
 from models.nudge import Nudge
 from models.privacy import SlackRetraction
-from models.services.audit import AuditFilter, list_audit, verify_chain
+from models.services.audit import AuditFilter, list_audit, record_audit, verify_chain
 from models.services.inputs import ActivityIn, PersonIn
 from tests.conftest import NOW, REP
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
@@ -124,7 +124,11 @@ async def test_forgetting_leaves_no_trace_and_unlearns(
     bruno_nudge = await _sent_lead_nudge(runtime, BRUNO.email or "")
     assert await apply_feedback(runtime, react(ana_nudge, "fire")) is not None
     assert await apply_feedback(runtime, react(bruno_nudge, "+1")) is not None
-    assert await _mentions(runtime)
+    async with unit_of_work(runtime.sessions) as session:
+        await record_audit(session=session, workspace_id=runtime.workspace_id, actor="slack:U1",
+                           action="contact.updated", target_type="contact",
+                           before={"name": ANA.name}, after={"title": "CEO"})  # fmt: skip
+    assert "auditentry.before" in await _mentions(runtime)
 
     held = await export(runtime, "ana.marquez@globex.example", actor="slack:UADMIN")
     assert held["contacts"][0]["name"] == ANA.name

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
 import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
+from sqlmodel import select
 
 from bot.app import create_bolt_app, create_web_client
 from bot.config import AppConfig
+from bot.flows import capture
 from bot.runtime import Runtime, close_runtime, open_runtime
+from handlers.slack.admin import FORGET_CANCEL, FORGET_CONFIRM
+from models.contact import ContactIdentity
 from models.db import unit_of_work
 from models.services.access import viewer_for
 from models.services.audit import AuditFilter, list_audit
+from models.services.inputs import ActivityIn, PersonIn
 from tests.conftest import NOW, REP, SIGNING_SECRET, make_settings
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
-from tests.slack_signing import FORM_CONTENT_TYPE, command_body, signed_headers
+from tests.slack_signing import FORM_CONTENT_TYPE, action_body, command_body, signed_headers
 
 ADMIN, GROUP_MANAGER, GROUP = "U0ADMIN1", "U0MGR001", "S0MANAGERS"
 
@@ -80,4 +86,59 @@ async def test_roles_come_from_config_groups_and_admin_command(governed: Runtime
         rows = await list_audit(session=session, query=AuditFilter(action="role.set"))
     assert [(r.actor, r.before, r.after) for r in rows] == [
         (f"slack:{ADMIN}", {"role": "rep"}, {"role": "manager"})
+    ]
+
+
+async def _press(
+    runtime: Runtime, fake: FakeSlackApi, user: str, action_id: str, value: str
+) -> str:
+    bolt = create_bolt_app(
+        runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
+    )
+    payload = {
+        "type": "block_actions", "user": {"id": user, "team_id": "T0001"},
+        "api_app_id": "A0001", "token": "fake-verification-token",
+        "team": {"id": "T0001", "domain": "nudge-test"},
+        "container": {"type": "message", "channel_id": "D0ADMIN", "message_ts": "1.1",
+                      "is_ephemeral": True},
+        "channel": {"id": "D0ADMIN", "name": "directmessage"},
+        "response_url": fake.response_url(), "trigger_id": "1.2.3",
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "privacy_forget",
+                     "value": value, "action_ts": "1732530001.1"}],
+    }  # fmt: skip
+    body = action_body(payload)
+    headers = signed_headers(body, SIGNING_SECRET, content_type=FORM_CONTENT_TYPE)
+    seen = len(fake.calls_to("response_url"))
+    response = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=dict(headers)))
+    assert response.status == 200
+    answer = (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    assert "Automated by Nudge" in str(answer["blocks"])
+    return str(answer["text"])
+
+
+async def test_forget_and_export_in_slack(governed: Runtime) -> None:
+    person = PersonIn(email="ana@globex.example", name="Ana Marquez-Silva")
+    item = ActivityIn(source="test", external_id="m1", kind="email", direction="inbound",
+                      occurred_at=NOW - timedelta(hours=3), people=(person,),
+                      rep_email=REP.email, subject="Pricing")  # fmt: skip
+    assert await capture(governed, item) == "stored"
+    async with FakeSlackApi() as fake:
+        assert "Only admins" in await _ask(
+            governed, fake, REP.slack_id, "export ana@globex.example"
+        )
+        held = await _ask(governed, fake, ADMIN, "export ana@globex.example")
+        assert "contacts: 1" in held
+        assert "Usage" in await _ask(governed, fake, ADMIN, "export nobody")
+        refused = await _press(governed, fake, REP.slack_id, FORGET_CONFIRM, "ana@globex.example")
+        assert "Only admins" in refused
+        assert "Nothing was erased" in await _press(governed, fake, ADMIN, FORGET_CANCEL, "cancel")
+        done = await _press(governed, fake, ADMIN, FORGET_CONFIRM, "ana@globex.example")
+    assert "Erased: 1 contact record(s)" in done
+    async with unit_of_work(governed.sessions) as session:
+        left = (await session.exec(select(ContactIdentity))).all()
+        trail = await list_audit(session=session, query=AuditFilter(action="privacy"))
+    assert left == []
+    assert [(r.action, r.actor) for r in trail] == [
+        ("privacy.erased", f"slack:{ADMIN}"),
+        ("privacy.exported", f"slack:{ADMIN}"),
     ]

@@ -8,8 +8,10 @@ from typing import Any
 from sqlmodel import select
 
 from bot.runtime import Runtime
+from handlers.blocks import render_nudge
 from models.audit import AuditEntry
 from models.db import unit_of_work
+from models.nudge import Nudge
 from tests.conftest import REP
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack.world import (
@@ -139,6 +141,27 @@ async def test_open_profile_on_a_nudge_answers_the_presser_privately(runtime: Ru
     assert "Ana" not in _text(refused)
     assert "no longer in Nudge" in gone["text"]
     assert "points nowhere" in broken["text"]
+
+
+async def test_the_open_profile_button_of_a_hot_lead_nudge_works(runtime: Runtime) -> None:
+    world = await build_world(runtime)
+    async with unit_of_work(runtime.sessions) as session:
+        query = select(Nudge).where(Nudge.cause == "hot_lead", Nudge.contact_id == world.ana)
+        nudge = (await session.exec(query)).one()
+    _, blocks = render_nudge(nudge)
+    (value,) = [
+        element["value"]
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == "open_profile"
+    ]
+    in_a_dm = {"type": "message", "message_ts": "1.000001", "channel_id": "D0001",
+               "is_ephemeral": False}  # fmt: skip
+    async with FakeSlackApi() as fake:
+        answer = await press(runtime, fake, "open_profile", value, container=in_a_dm)
+    assert answer is not None
+    assert "*Ana Silva*" in _text(answer)
 
 
 async def test_open_profile_from_the_home_tab_opens_a_modal(runtime: Runtime) -> None:
