@@ -193,7 +193,7 @@ async def send_digest_now(
     if user is None:
         return None
     today = now.astimezone(zone_of(user)).date()
-    payload = await compose(runtime, client, user, now=now, today=today)
+    payload = await compose(runtime, client, user, now=now, today=today) | {"on_demand": True}
     subject = f"user:{user.id}:now:{now.isoformat()}"
     await _queue(runtime, user, payload, subject, claim=None)
     return str(payload["scope"])

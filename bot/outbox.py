@@ -101,7 +101,8 @@ class OutboxPoster:
     retry, quiet hours or a free slot holds the ones behind it; confirmations have a lane
     of their own. Transient errors retry with capped backoff for as long as Slack is
     down, permanent ones fail that nudge alone. ``rules`` (quiet hours and the per-rep
-    cap) apply when given; ``wall_clock`` is the time of day they are judged by.
+    cap) apply when given, as a value or as a function read at each send (so a reloaded
+    app.yaml takes effect); ``wall_clock`` is the time of day they are judged by.
     """
 
     def __init__(
@@ -111,7 +112,7 @@ class OutboxPoster:
         *,
         pace_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        rules: DeliveryRules | None = None,
+        rules: DeliveryRules | Callable[[], DeliveryRules] | None = None,
         wall_clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
@@ -229,7 +230,8 @@ class OutboxPoster:
             return True
         if self.rules is None:
             return False
-        until = await held_until(session=session, nudge=nudge, rules=self.rules, now=now)
+        rules = self.rules if isinstance(self.rules, DeliveryRules) else self.rules()
+        until = await held_until(session=session, nudge=nudge, rules=rules, now=now)
         if until is None:
             return False
         hold(nudge, until=until)

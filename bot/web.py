@@ -1,4 +1,4 @@
-"""The aiohttp server: Slack at /slack/events and /healthz; the poster and scheduler alongside."""
+"""The aiohttp server: Slack at /slack/events, /healthz, the API at /api/v1; loops alongside."""
 
 from __future__ import annotations
 

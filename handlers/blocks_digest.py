@@ -32,6 +32,11 @@ def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 deal``, ``2 deals``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _more(total: int, shown: int) -> str:
     return f"\n_…and {total - shown} more_" if total > shown else ""
 
@@ -60,8 +65,8 @@ def _at_risk(risk: dict[str, Any]) -> str:
 
 def _hygiene(rows: list[dict[str, Any]]) -> str:
     lines = [
-        f"• {_owner(row['owner'])}: {row['open_issues']} open issues, "
-        f"{_share(row['clean_share'])} of {row['records']} records clean"
+        f"• {_owner(row['owner'])}: {_count(row['open_issues'], 'open issue')}, "
+        f"{_share(row['clean_share'])} of {_count(row['records'], 'record')} clean"
         for row in rows
     ]
     return "*🧹 Data hygiene by rep*\n" + ("\n".join(lines) or "No records yet.")
@@ -105,7 +110,8 @@ def _feedback(feedback: dict[str, Any]) -> str:
 def render_digest(nudge: Nudge) -> tuple[str, list[Block]]:
     """The digest message: header, five sections, the chart if any, the disclosure."""
     p = nudge.payload
-    title = f"Daily digest for {SCOPES.get(p['scope'], 'you')} · {p['date']}"
+    kind = "Digest" if p.get("on_demand") else "Daily digest"
+    title = f"{kind} for {SCOPES.get(p['scope'], 'you')} · {p['date']}"
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(title, MAX_HEADER)}},
         section(_hot_leads(p["hot_leads"])),
@@ -124,6 +130,7 @@ def render_digest(nudge: Nudge) -> tuple[str, list[Block]]:
                 "title": {"type": "plain_text", "text": "Pipeline and lead scores"},
             }
         )
-    blocks.append(automated_context("daily manager digest", "`/crm digest` for a fresh one"))
-    text = f"{title}: {p['hot_leads']['total']} hot leads, {p['at_risk']['total']} deals at risk"
+    blocks.append(automated_context("manager digest", "`/crm digest` for a fresh one"))
+    hot, risky = p["hot_leads"]["total"], p["at_risk"]["total"]
+    text = f"{title}: {_count(hot, 'hot lead')}, {_count(risky, 'deal')} at risk"
     return text, blocks[:MAX_BLOCKS]

@@ -19,10 +19,23 @@ class HygieneIssue(SQLModel, table=True):
     ``fingerprint`` digests the facts; a problem dismissed by its owner ("these are two
     people", "the amount is right") is not raised again until its facts change.
     ``facts`` hold ids, dates and numbers only, never names or free text.
-    ``resolution`` says how it closed: fixed, dismissed or resolved (no longer applies).
+    ``resolution`` says how it closed: fixed, dismissed or rule_off (its rule turned off).
+    ``is_open`` is true while open and NULL once closed, so the unique constraint allows one
+    open issue per (record, rule, detail) even when two workers check the same record.
     """
 
-    __table_args__ = (Index("ix_hygieneissue_open", "workspace_id", "entity_type", "entity_id"),)
+    __table_args__ = (
+        Index("ix_hygieneissue_open", "workspace_id", "entity_type", "entity_id"),
+        UniqueConstraint(
+            "workspace_id",
+            "entity_type",
+            "entity_id",
+            "rule",
+            "detail",
+            "is_open",
+            name="uq_hygieneissue_one_open",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
@@ -37,6 +50,7 @@ class HygieneIssue(SQLModel, table=True):
     nudge_id: int | None = Field(default=None, foreign_key="nudge.id")
     opened_at: datetime = created_at_field()
     closed_at: datetime | None = time_field()
+    is_open: bool | None = True
     resolution: str | None = Field(default=None, max_length=16)
     closed_by: str | None = Field(default=None, max_length=64)
 

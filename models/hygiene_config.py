@@ -72,10 +72,14 @@ class DuplicateRule(_Rule):
 
 
 class MissingOwnerRule(_Rule):
-    """A record nobody owns: nobody will follow it up."""
+    """A record nobody owns: nobody will follow it up.
+
+    Contacts are left out by default: inbound leads often arrive unowned and are routed
+    by their hot-lead nudge; add ``contact`` to flag them too.
+    """
 
     rule: Literal["missing_owner"]
-    applies_to: tuple[EntityType, ...] = ("deal", "contact")
+    applies_to: tuple[EntityType, ...] = ("deal",)
 
 
 class AmountOutlierRule(_Rule):

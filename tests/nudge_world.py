@@ -4,7 +4,7 @@ talking to the fake Slack Web API, and readers of what Slack received."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,7 +55,7 @@ def make_poster(
     *,
     pace_s: float = 0.0,
     clock: Clock | None = None,
-    rules: DeliveryRules | None = None,
+    rules: DeliveryRules | Callable[[], DeliveryRules] | None = None,
 ) -> OutboxPoster:
     """The poster as ``nudge serve`` builds it, talking to the Slack URL in the settings."""
     client = create_web_client(

@@ -283,6 +283,8 @@ async def test_crm_digest_sends_now_without_using_the_daily_run(
         MANAGER.slack_id,
         REP.slack_id,
     ]
+    titles = [c.params["blocks"][0]["text"]["text"] for c in digests_posted(fake)]
+    assert titles == ["Digest for your team · 2026-11-20", "Digest for your records · 2026-11-20"]
     async with unit_of_work(team_runtime.sessions) as session:
         runs = (await session.exec(select(func.count()).select_from(JobRun))).one()
     assert runs == 0

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from bot.config import AppConfig
+from bot.digest import due_date
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.scheduler import digests_due
 from tests.conftest import make_settings
@@ -27,6 +28,7 @@ from tests.test_digest import (
     Clock,
     digests_posted,
     post_outbox,
+    user,
 )
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -153,5 +155,27 @@ async def test_each_manager_gets_theirs_at_their_own_morning(
         now_sent = await sent_to(worker, fake)
         assert now_sent[len(seen) :] == expected, moment
         seen = now_sent
-    dates = {str(call.params["blocks"][0]["text"]["text"])[-10:] for call in digests_posted(fake)}
-    assert dates == {"2026-11-20"}
+    titles = {call.params["blocks"][0]["text"]["text"] for call in digests_posted(fake)}
+    assert titles == {
+        "Daily digest for your team · 2026-11-20",
+        "Daily digest for everyone · 2026-11-20",
+    }
+
+
+@pytest.mark.parametrize(
+    ("moment", "due"),
+    [
+        (datetime(2026, 10, 31, 12, 0, tzinfo=UTC), "2026-10-31"),  # 08:00 EDT
+        (datetime(2026, 11, 1, 12, 0, tzinfo=UTC), None),  # 07:00 EST, after the clocks went back
+        (datetime(2026, 11, 1, 13, 0, tzinfo=UTC), "2026-11-01"),  # 08:00 EST
+        (datetime(2026, 11, 1, 18, 59, tzinfo=UTC), "2026-11-01"),  # the grace period's last minute
+        (datetime(2026, 11, 1, 19, 0, tzinfo=UTC), None),
+    ],
+)
+async def test_the_window_follows_the_managers_clock_across_daylight_saving(
+    workers: Workers, moment: datetime, due: str | None
+) -> None:
+    runtime = await workers.start()
+    manager = await user(runtime, MANAGER.slack_id)
+    found = due_date(manager, runtime, moment)
+    assert (found.isoformat() if found else None) == due

@@ -11,9 +11,9 @@ from bot.runtime import Runtime
 from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal, DealContact
-from models.hygiene import MergeProposal
+from models.hygiene import HygieneIssue, MergeProposal
 from models.hygiene_config import HygieneConfig
-from models.services.hygiene import hygiene_scores
+from models.services.hygiene import hygiene_scores, insert_issues
 from tests.conftest import NOW
 from tests.hygiene_world import (
     add_activity,
@@ -222,3 +222,30 @@ def test_bad_rules_are_refused_with_a_clear_reason(rules: list[object], words: s
     with pytest.raises(ValidationError) as caught:
         HygieneConfig.model_validate({"rules": rules})
     assert words in str(caught.value)
+
+
+async def test_one_open_issue_per_problem_even_when_two_workers_race(runtime: Runtime) -> None:
+    world = await make_world(runtime)
+    deal = await add_deal(world, "Orphan", owned=False)
+    await check(world, deals=(deal,))
+    (theirs,) = await all_issues(world)
+
+    def twin(rule: str) -> HygieneIssue:
+        return HygieneIssue(workspace_id=world.workspace_id, entity_type="deal", entity_id=deal,
+                            rule=rule, detail="", message="", facts={})  # fmt: skip
+
+    # A worker that had not seen the issue above tries to open it again, beside a new one.
+    async with unit_of_work(runtime.sessions) as session:
+        opened = await insert_issues(session, [twin("missing_owner"), twin("close_date_past")])
+    assert [i.rule for i in opened] == ["close_date_past"]
+    assert [i.rule for i in await all_issues(world)] == ["missing_owner", "close_date_past"]
+    assert (await all_issues(world))[0].id == theirs.id
+
+    # Closed issues do not count: the same problem may open again later.
+    with_rules(runtime, {"rule": "missing_owner", "enabled": False})
+    await check(world, deals=(deal,))
+    with_rules(runtime, {"rule": "missing_owner"})
+    await check(world, deals=(deal,))
+    assert [(i.rule, i.is_open) for i in await all_issues(world)] == [
+        ("missing_owner", None), ("close_date_past", None), ("missing_owner", True),
+    ]  # fmt: skip

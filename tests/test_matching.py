@@ -79,7 +79,7 @@ def test_only_pairs_touching_the_new_contacts_are_returned() -> None:
 
 def test_answered_pairs_are_neither_merged_nor_proposed() -> None:
     strong = Candidate(1, 2, 0.95, {"name": 1.0, "company": 1.0})
-    weak = Candidate(2, 3, 0.72, {"name": 0.72})
+    weak = Candidate(2, 3, 0.72, {"name": 0.9})
     todo = plan([strong, weak], TUNED, answered={(1, 2)})
     assert todo.merges == []
     assert [(c.a, c.b) for c in todo.proposals] == [(2, 3)]

@@ -100,7 +100,7 @@ async def test_quiet_hours_hold_a_nudge_until_morning_in_the_reps_own_zone(
     """At 22:00 in New York Dana's nudge waits until 08:00 there; Tokyo's rep (noon) gets his."""
     dana = await new_lead_nudge(runtime, "Ana Silva")
     tokyo = await new_lead_nudge(runtime, "Bo Chen", owner=TOKYO_REP.slack_id)
-    poster = make_poster(runtime, rules=QUIET)
+    poster = make_poster(runtime, rules=lambda: DeliveryRules.of(runtime.config.crm.nudges))
 
     assert await poster.run_once(now=NIGHT_IN_NEW_YORK) == 1
     assert posted_ids(fake) == [tokyo.id]
@@ -295,3 +295,41 @@ async def test_a_channel_that_cannot_be_read_does_not_lose_the_nudge(
     assert await make_poster(runtime).run_once(now=NEW_YORK_MORNING + timedelta(hours=1)) == 1
     assert posted_ids(fake) == [nudge.id]
     assert (await outbox(runtime))[id_of(nudge)].state == "sent"
+
+
+class OtherWorkerMeanwhile(SlackTransport):
+    """Slack's transport; while a post is on its way, another worker polls the same outbox."""
+
+    def __init__(self, poster: OutboxPoster, now: datetime) -> None:
+        assert isinstance(poster.transport, SlackTransport)
+        super().__init__(poster.transport.client)
+        self.other, self.now, self.rounds = poster, now, 0
+
+    async def post(self, **message: Any) -> Posted:
+        self.rounds += 1
+        await self.other.run_once(now=self.now)
+        return await super().post(**message)
+
+
+@pytest.mark.fault
+async def test_a_second_worker_polling_mid_post_neither_doubles_nor_overtakes(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """Worker B runs a whole round while worker A's post is on the wire: B leaves A's claimed
+    nudge alone and cannot send the next one of that channel before it."""
+    dana = [await new_lead_nudge(runtime, f"Lead {n}") for n in range(3)]
+    tokyo = [await new_lead_nudge(runtime, f"Prospect {n}", owner=TOKYO_REP.slack_id)
+             for n in range(3)]  # fmt: skip
+    other = make_poster(runtime)
+    meddled = OtherWorkerMeanwhile(other, NEW_YORK_MORNING)
+    worker = OutboxPoster(runtime.sessions, meddled, pace_s=0, clock=Clock())
+
+    for step in range(4):
+        await worker.run_once(now=NEW_YORK_MORNING + step * timedelta(minutes=10))
+
+    assert meddled.rounds > 0
+    assert per_channel(fake) == {
+        REP.slack_id: [n.id for n in dana],
+        TOKYO_REP.slack_id: [n.id for n in tokyo],
+    }
+    assert {row.state for row in (await outbox(runtime)).values()} == {"sent"}

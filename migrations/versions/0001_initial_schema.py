@@ -1032,6 +1032,7 @@ def upgrade() -> None:
         sa.Column("nudge_id", sa.Integer(), nullable=True),
         sa.Column("opened_at", models.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("closed_at", models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("is_open", sa.Boolean(), nullable=True),
         sa.Column("resolution", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("closed_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.ForeignKeyConstraint(
@@ -1044,6 +1045,15 @@ def upgrade() -> None:
             ["workspace_id"], ["workspace.id"], name=op.f("fk_hygieneissue_workspace_id_workspace")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hygieneissue")),
+        sa.UniqueConstraint(
+            "workspace_id",
+            "entity_type",
+            "entity_id",
+            "rule",
+            "detail",
+            "is_open",
+            name="uq_hygieneissue_one_open",
+        ),
     )
     with op.batch_alter_table("hygieneissue", schema=None) as batch_op:
         batch_op.create_index(

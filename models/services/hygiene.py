@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import distinct
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -229,6 +230,7 @@ async def _apply(
             result.closed.append(issue)
         elif still.facts != issue.facts or still.owner_id != issue.owner_id:
             _refresh(issue, still)
+    fresh = []
     for finding in wanted.values():
         issue = HygieneIssue(
             workspace_id=workspace_id,
@@ -242,9 +244,9 @@ async def _apply(
             facts={},
         )
         _refresh(issue, finding)
-        session.add(issue)
-        result.opened.append(issue)
+        fresh.append(issue)
     await session.flush()
+    result.opened = await insert_issues(session, fresh)
     for issue in result.opened:
         nudge = await _announce(session, issue, names.get(issue.entity_id, ""), config)
         if nudge is not None:
@@ -252,6 +254,27 @@ async def _apply(
     result.nudges += await tell_closed(session, result.closed)
     await session.flush()
     return result
+
+
+async def insert_issues(session: AsyncSession, issues: list[HygieneIssue]) -> list[HygieneIssue]:
+    """Insert new issues; one that another worker opened a moment ago is left to that worker."""
+    try:
+        async with session.begin_nested():
+            session.add_all(issues)
+            await session.flush()
+    except IntegrityError:
+        opened = []
+        for issue in issues:
+            copy = HygieneIssue.model_validate(issue.model_dump(exclude={"id"}))
+            try:
+                async with session.begin_nested():
+                    session.add(copy)
+                    await session.flush()
+            except IntegrityError:
+                continue
+            opened.append(copy)
+        return opened
+    return issues
 
 
 def _refresh(issue: HygieneIssue, finding: Finding) -> None:
@@ -263,6 +286,7 @@ def _refresh(issue: HygieneIssue, finding: Finding) -> None:
 def close_issue(issue: HygieneIssue, *, resolution: str, actor: str, now: datetime) -> None:
     """Close an issue: ``fixed``, ``dismissed`` (its owner says it is fine) or ``rule_off``."""
     issue.closed_at, issue.resolution, issue.closed_by = now, resolution, actor[:64]
+    issue.is_open = None
 
 
 def issue_card(issue: HygieneIssue, record_name: str) -> dict[str, Any]:

@@ -16,18 +16,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 MAX_BLOCK = 400
-NAME_FLOOR = 55.0  # token-sort ratio below which two names are never candidates
+Matrix = np.ndarray[Any, np.dtype[Any]]
 WEIGHTS = {"name": 0.5, "company": 0.15, "phone": 0.35, "email": 0.35}
 PARTIAL_NAME = 0.85  # a name with a missing part is weaker evidence than a full one
 CORROBORATES = 0.8
 SAME_NAME = 0.92  # without a shared phone or email: a merge needs this name similarity
 CLOSE_NAME = 0.85  # ... and a proposal this one
+LEGAL_FORMS = frozenset(
+    {"inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc",
+     "plc", "gmbh", "ag", "sa", "sas", "sarl", "bv", "nv", "oy", "ab", "pty", "srl", "spa"}
+)  # fmt: skip
 GENERIC_LOCALS = frozenset({"info", "sales", "contact", "admin", "office", "hello", "support"})
 
 
@@ -95,7 +100,7 @@ def _prepare(person: Person) -> _Prepared:
     return _Prepared(
         person=person,
         tokens=tuple(fold(person.name).split()),
-        company=fold(person.company),
+        company=" ".join(t for t in fold(person.company).split() if t not in LEGAL_FORMS),
         digits=tuple(d for d in ("".join(filter(str.isdigit, p)) for p in person.phones) if d),
         locals=frozenset(x for x in locals_ if len(x) >= 3 and x not in GENERIC_LOCALS),
     )
@@ -119,63 +124,115 @@ def block_keys(person: _Prepared) -> set[str]:
     return keys
 
 
-def _pair_name(a: Sequence[str], b: Sequence[str]) -> float:
-    """Given and family names compared in order and swapped, each part by Jaro-Winkler."""
-    straight = (JaroWinkler.similarity(a[0], b[0]) + JaroWinkler.similarity(a[-1], b[-1])) / 2
-    swapped = (JaroWinkler.similarity(a[0], b[-1]) + JaroWinkler.similarity(a[-1], b[0])) / 2
-    return max(straight, swapped)
+def _jaro_winkler(x: list[str], y: list[str]) -> Matrix:
+    return process.cdist(x, y, scorer=JaroWinkler.similarity, dtype=np.float64)
 
 
-def name_similarity(a: Sequence[str], b: Sequence[str]) -> float:
-    """0–1; a one-word name against a fuller one counts as partial evidence.
+def _names(block: Sequence[_Prepared]) -> Matrix:
+    """Name similarity of every pair, 0–1.
 
-    >>> round(name_similarity(("ana", "silva"), ("silva", "ana")), 2)
-    1.0
-    >>> round(name_similarity(("ana",), ("ana", "silva")), 2)
-    0.85
+    Two full names: the best of token-sort ratio and Jaro-Winkler of given and family
+    names, in order or swapped. A one-word name against another name: its best
+    Jaro-Winkler against that name's first or last word, counted as partial evidence
+    (× :data:`PARTIAL_NAME`) against a fuller name.
     """
-    if not a or not b:
-        return 0.0
-    if len(a) > 1 and len(b) > 1:
-        whole = fuzz.token_sort_ratio(" ".join(a), " ".join(b)) / 100
-        return max(whole, _pair_name(a, b))
-    short, full = (a, b) if len(a) <= len(b) else (b, a)
-    best = max(JaroWinkler.similarity(short[0], token) for token in full)
-    return best * (PARTIAL_NAME if len(full) > 1 else 1.0)
+    first = [p.tokens[0] if p.tokens else "" for p in block]
+    last = [p.tokens[-1] if p.tokens else "" for p in block]
+    whole = [p.name for p in block]
+    same_order = (_jaro_winkler(first, first) + _jaro_winkler(last, last)) / 2
+    first_last = _jaro_winkler(first, last)
+    swapped = (first_last + first_last.T) / 2
+    ratio = process.cdist(whole, whole, scorer=fuzz.token_sort_ratio, dtype=np.float64) / 100
+    full = np.maximum(ratio, np.maximum(same_order, swapped))
+    words = np.array([len(p.tokens) for p in block])
+    one_i, one_j = words[:, None] == 1, words[None, :] == 1
+    first_first = _jaro_winkler(first, first)
+    partial = np.where(
+        one_i, np.maximum(first_first, first_last), np.maximum(first_first, first_last.T)
+    ) * np.where(one_i & one_j, 1.0, PARTIAL_NAME)
+    named = (words[:, None] > 0) & (words[None, :] > 0)
+    result: Matrix = np.where(named, np.where(one_i | one_j, partial, full), 0.0)
+    return result
 
 
-def phone_similarity(a: Sequence[str], b: Sequence[str]) -> float:
-    """1 for the same digits, less for one or two slips, 0 for different numbers.
-
-    >>> same, slip = ("4155550134",), ("4155550184",)
-    >>> phone_similarity(same, same), phone_similarity(same, slip)
-    (1.0, 0.8)
-    """
-    best = 0.0
-    for x in a:
-        for y in b:
-            distance = Levenshtein.distance(x[-10:], y[-10:], score_cutoff=2)
-            best = max(best, {0: 1.0, 1: 0.8, 2: 0.5}.get(distance, 0.0))
+def _phones(block: Sequence[_Prepared]) -> Matrix:
+    """1 for a shared number, 0.8 / 0.5 for one / two digit slips, else 0 (best of each pair)."""
+    best = np.zeros((len(block), len(block)))
+    owners = np.array([k for k, p in enumerate(block) for _d in p.digits], dtype=np.intp)
+    numbers = [d[-10:] for p in block for d in p.digits]
+    if numbers:
+        distance = process.cdist(numbers, numbers, scorer=Levenshtein.distance, score_cutoff=2)
+        similarity = np.select([distance == 0, distance == 1, distance == 2], [1.0, 0.8, 0.5], 0.0)
+        np.maximum.at(best, (owners[:, None], owners[None, :]), similarity)
     return best
 
 
-def compare(a: _Prepared, b: _Prepared) -> Candidate:
-    """The match score of two people: a weighted mean over the evidence both records have.
+def _emails(block: Sequence[_Prepared]) -> Matrix:
+    """True where two people share an email local part."""
+    shared = np.zeros((len(block), len(block)), dtype=bool)
+    holders: dict[str, list[int]] = defaultdict(list)
+    for k, person in enumerate(block):
+        for local in person.locals:
+            holders[local].append(k)
+    for members in holders.values():
+        if len(members) > 1:
+            shared[np.ix_(members, members)] = True
+    return shared
+
+
+@dataclass(frozen=True, slots=True)
+class _Scores:
+    """Evidence and match score of every pair of one block."""
+
+    block: Sequence[_Prepared]
+    score: Matrix
+    evidence: dict[str, tuple[Matrix, Matrix]]  # kind: (similarity, where both records have it)
+
+    def candidate(self, x: int, y: int) -> Candidate:
+        evidence = {
+            kind: round(float(values[x, y]), 3)
+            for kind, (values, present) in self.evidence.items()
+            if present[x, y]
+        }
+        a, b = sorted((self.block[x].person.key, self.block[y].person.key))
+        return Candidate(a, b, round(float(self.score[x, y]), 4), evidence)
+
+
+def _score(block: Sequence[_Prepared]) -> _Scores:
+    """The weighted mean over the evidence both records of a pair have.
 
     Name always counts; company when both have one; phones when both have one (different
     numbers count against); a shared email local part only for (never against).
     """
-    evidence = {"name": name_similarity(a.tokens, b.tokens)}
-    if a.company and b.company:
-        evidence["company"] = fuzz.token_sort_ratio(a.company, b.company) / 100
-    if a.digits and b.digits:
-        evidence["phone"] = phone_similarity(a.digits, b.digits)
-    if a.locals & b.locals:
-        evidence["email"] = 1.0
-    total = sum(WEIGHTS[k] for k in evidence)
-    score = sum(WEIGHTS[k] * v for k, v in evidence.items()) / total
-    x, y = sorted((a.person.key, b.person.key))
-    return Candidate(x, y, round(score, 4), {k: round(v, 3) for k, v in evidence.items()})
+    companies = [p.company for p in block]
+    has_company = np.array([bool(c) for c in companies])
+    has_phone = np.array([bool(p.digits) for p in block])
+    email = _emails(block)
+    evidence = {
+        "name": (_names(block), np.ones_like(email)),
+        "company": (
+            process.cdist(companies, companies, scorer=fuzz.token_sort_ratio, dtype=np.float64)
+            / 100,
+            has_company[:, None] & has_company[None, :],
+        ),
+        "phone": (_phones(block), has_phone[:, None] & has_phone[None, :]),
+        "email": (email.astype(np.float64), email),
+    }
+    total = sum(WEIGHTS[k] * present for k, (_v, present) in evidence.items())
+    weighted = sum(WEIGHTS[k] * values * present for k, (values, present) in evidence.items())
+    return _Scores(block, weighted / total, evidence)
+
+
+def compare(a: Person, b: Person) -> Candidate:
+    """The match score of two people, with its evidence.
+
+    >>> compare(Person(1, "Ana Silva", "Globex Inc"), Person(2, "Silva Ana", "Globex"))
+    Candidate(a=1, b=2, score=1.0, evidence={'name': 1.0, 'company': 1.0})
+    >>> ana = Person(1, "Ana", phones=("4155550134",))
+    >>> compare(ana, Person(2, "Ana Silva", phones=("4155550184",)))
+    Candidate(a=1, b=2, score=0.8294, evidence={'name': 0.85, 'phone': 0.8})
+    """
+    return _score([_prepare(a), _prepare(b)]).candidate(0, 1)
 
 
 def _keys_agree(candidate: Candidate) -> bool:
@@ -200,15 +257,15 @@ def verdict(candidate: Candidate, thresholds: Thresholds) -> str | None:
     return None
 
 
-def _blocks(prepared: Sequence[_Prepared]) -> Iterator[tuple[bool, list[int]]]:
-    """Each block of more than one person, and whether it shares a number or address."""
+def _blocks(prepared: Sequence[_Prepared]) -> Iterator[list[int]]:
+    """Each block of more than one person (and at most :data:`MAX_BLOCK`)."""
     members: dict[str, list[int]] = defaultdict(list)
     for index, person in enumerate(prepared):
         for key in block_keys(person):
             members[key].append(index)
-    for key, block in members.items():
+    for block in members.values():
         if 1 < len(block) <= MAX_BLOCK:
-            yield key[0] in "pe", block
+            yield block
 
 
 def candidates(
@@ -219,24 +276,18 @@ def candidates(
     focus = set(among) if among is not None else None
     seen: set[tuple[int, int]] = set()
     found: list[Candidate] = []
-    for by_key, block in _blocks(prepared):
-        names = [prepared[i].name for i in block]
-        ratios = process.cdist(names, names, scorer=fuzz.token_sort_ratio, score_cutoff=NAME_FLOOR)
-        partial = np.array([len(prepared[i].tokens) < 2 for i in block])
-        close = np.ones_like(ratios, dtype=bool) if by_key else ratios > 0
-        close |= partial[:, None] | partial[None, :]
-        for x, y in zip(*np.nonzero(np.triu(close, k=1)), strict=True):
-            i, j = block[x], block[y]
-            pair = (i, j) if i < j else (j, i)
-            if pair in seen:
-                continue
-            seen.add(pair)
-            a, b = prepared[i], prepared[j]
-            if focus is not None and a.person.key not in focus and b.person.key not in focus:
-                continue
-            candidate = compare(a, b)
-            if candidate.score >= weak:
-                found.append(candidate)
+    for block in _blocks(prepared):
+        members = [prepared[i] for i in block]
+        scores = _score(members)
+        wanted = np.triu(scores.score >= weak, k=1)
+        if focus is not None:
+            touching = np.array([p.person.key in focus for p in members])
+            wanted &= touching[:, None] | touching[None, :]
+        for x, y in zip(*np.nonzero(wanted), strict=True):
+            pair = (block[x], block[y])
+            if pair not in seen:
+                seen.add(pair)
+                found.append(scores.candidate(x, y))
     return sorted(found, key=lambda c: (-c.score, c.a, c.b))
 
 
@@ -260,7 +311,7 @@ def plan(
 
     >>> strong = Candidate(1, 2, 0.95, {"name": 1.0, "company": 1.0})
     >>> chained = Candidate(2, 3, 0.9, {"name": 0.9, "phone": 1.0})
-    >>> weak = Candidate(3, 4, 0.7, {"name": 0.7})
+    >>> weak = Candidate(3, 4, 0.7, {"name": 0.9})
     >>> todo = plan([strong, chained, weak], Thresholds(strong=0.8, weak=0.6))
     >>> todo.merges, [(c.a, c.b) for c in todo.proposals]
     ([(1, 2, 0.95), (1, 3, 0.9)], [(1, 4)])
@@ -282,6 +333,8 @@ def plan(
             result.merges.append((survivor, merged, candidate.score))
     seen: set[tuple[int, int]] = set()
     for candidate in found:
+        if verdict(candidate, thresholds) is None:
+            continue
         a, b = sorted((root(candidate.a), root(candidate.b)))
         if a == b or (a, b) in seen or {(a, b), (candidate.a, candidate.b)} & answered:
             continue

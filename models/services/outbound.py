@@ -26,6 +26,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.contact import Contact
+from models.hygiene import HygieneIssue
 from models.integration import WebhookDelivery, WebhookSubscription
 from models.services.audit import record_audit
 from models.types import utcnow
@@ -110,6 +111,33 @@ async def emit_score_changes(
     total = 0
     for workspace_id, items in by_workspace.items():
         total += await emit_events(session, workspace_id, "score.changed", items)
+    return total
+
+
+async def emit_issue_events(
+    session: AsyncSession, issues: Sequence[HygieneIssue], *, opened: bool
+) -> int:
+    """``hygiene.issue_opened`` (or ``_closed``) for issues just opened or closed.
+
+    The issue's message is left out: it may name the person.
+    """
+    type = "hygiene.issue_opened" if opened else "hygiene.issue_closed"
+    by_workspace: dict[int, list[dict[str, Any]]] = {}
+    for issue in issues:
+        by_workspace.setdefault(issue.workspace_id, []).append(
+            {
+                "issue_id": issue.id,
+                "rule": issue.rule,
+                "entity_type": issue.entity_type,
+                "entity_id": issue.entity_id,
+                "owner_id": issue.owner_id,
+                "opened_at": issue.opened_at.isoformat(),
+                "closed_at": issue.closed_at.isoformat() if issue.closed_at else None,
+            }
+        )
+    total = 0
+    for workspace_id, items in by_workspace.items():
+        total += await emit_events(session, workspace_id, type, items)
     return total
 
 

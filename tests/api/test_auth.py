@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from openapi_spec_validator import validate
+
 from bot.api import OPERATIONS
 from bot.api.framework import Operation
 from models.db import unit_of_work
@@ -66,8 +68,20 @@ async def test_tokens_are_stored_only_as_hashes(api: Api) -> None:
 async def test_the_openapi_document_is_public_and_names_each_scope(api: Api) -> None:
     response = await api.client.get(API + "/openapi.json")
     document = await response.json()
+    validate(document)  # a valid OpenAPI 3.1 document
     assert document["openapi"] == "3.1.0"
     for operation in OPERATIONS:
         served = document["paths"][operation.path][operation.method.lower()]
         assert served["security"] == [{"bearerAuth": [operation.scope]}]
         assert {"401", "403"} <= set(served["responses"])
+
+
+async def test_unknown_paths_and_methods_answer_in_json(api: Api) -> None:
+    response = await api.client.get(API + "/leads")
+    assert response.status == 404
+    assert (await response.json())["error"] == "not_found"
+    response = await api.client.put(API + "/contacts")
+    assert response.status == 405
+    assert (await response.json())["error"] == "method_not_allowed"
+    status, body = await api.call("GET", "/contacts/abc")
+    assert (status, body["error"]) == (404, "not_found")

@@ -19,10 +19,11 @@ from bot.deliveries import DELIVERY_HEADER, WebhookDeliverer
 from bot.runtime import Runtime
 from handlers.signing import SignatureError, verify_generic
 from models.db import unit_of_work
+from models.hygiene import HygieneIssue
 from models.integration import WebhookDelivery
 from models.services.identity import resolve_contact
 from models.services.inputs import PersonIn
-from models.services.outbound import create_subscription, emit_event
+from models.services.outbound import create_subscription, emit_event, emit_issue_events
 from models.services.scoring import rescore_contact
 from models.types import utcnow
 from tests.api.served import Api
@@ -148,3 +149,30 @@ async def test_a_subscription_to_an_unknown_event_is_refused(api: Api) -> None:
         "POST", "/webhooks", json={"url": "https://erp.example/hook", "events": ["deal.won"]}
     )
     assert (status, body["error"]) == (400, "invalid_body")
+
+
+async def test_hygiene_issues_go_out_without_their_message(
+    runtime: Runtime, receiver: tuple[Receiver, str]
+) -> None:
+    target, url = receiver
+    async with unit_of_work(runtime.sessions) as session:
+        subscription = await create_subscription(
+            session=session, workspace_id=runtime.workspace_id, url=url,
+            events=["hygiene.issue_opened"], actor="test",
+        )  # fmt: skip
+        target.secret = subscription.secret
+        issue = HygieneIssue(
+            workspace_id=runtime.workspace_id, rule="missing_owner", entity_type="contact",
+            entity_id=7, message="Contact Mallory Jones has no owner.",
+        )  # fmt: skip
+        session.add(issue)
+        await session.flush()
+        assert await emit_issue_events(session, [issue], opened=True) == 1
+        assert await emit_issue_events(session, [issue], opened=False) == 0  # not subscribed
+    async with aiohttp.ClientSession() as http:
+        assert await WebhookDeliverer(runtime.sessions).run_once(http) == 1
+    (event,) = target.accepted.values()
+    assert event["type"] == "hygiene.issue_opened"
+    assert event["data"]["rule"] == "missing_owner"
+    assert (event["data"]["entity_type"], event["data"]["entity_id"]) == ("contact", 7)
+    assert "Mallory" not in str(event)
