@@ -160,15 +160,21 @@ class Turn:
 async def learning_turn(runtime: Runtime, *, ttl: timedelta = LEARNER_TTL) -> AsyncIterator[Turn]:
     """Learn under the workspace's learner lease; the new model goes live after commit.
 
-    Raises :class:`LeaseUnavailableError` when the lease cannot be had in time and
-    :class:`LeaseLostError` when it expired before the update was logged (nothing is kept).
+    The lease is taken once this worker's own turns are serialised (under the scorer's
+    lock), so two turns of one worker never share it. Raises :class:`LeaseUnavailableError`
+    when the lease cannot be had in time and :class:`LeaseLostError` when it expired and
+    passed on before the update was logged (nothing is kept; the caller may retry).
     """
     name, holder = learner_lease(runtime.workspace_id), holder_of(runtime.scorer)
-    await _take(runtime.sessions, name, holder, ttl)
+
+    async def take_then_catch_up(scorer: Scorer) -> None:
+        await _take(runtime.sessions, name, holder, ttl)
+        await log_follower(reader, runtime.workspace_id)(scorer)
+
     try:
         async with (
             runtime.sessions() as reader,
-            runtime.scorer.update(log_follower(reader, runtime.workspace_id)) as pending,
+            runtime.scorer.update(take_then_catch_up) as pending,
             unit_of_work(runtime.sessions) as session,
         ):
             await _fence(session, runtime, name, holder, ttl)

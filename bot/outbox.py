@@ -25,18 +25,17 @@ from handlers.blocks import render_nudge
 from models.db import SessionFactory, unit_of_work
 from models.nudge import Nudge
 from models.services.delivery import DeliveryRules, held_until
-from models.services.nudges import (
+from models.services.nudges import is_confirmation, mark_sent
+from models.services.outbox_rows import (
     channel_heads,
     claim_for_sending,
     claimed_elsewhere,
     edits_due,
     hold,
-    is_confirmation,
     lock_unsent,
     mark_edit_retry,
     mark_edited,
     mark_retry,
-    mark_sent,
 )
 from models.services.snooze import snoozed_until, subjects_of
 from models.types import utcnow

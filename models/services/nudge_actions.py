@@ -19,7 +19,7 @@ from models.contact import Contact
 from models.deal import Deal
 from models.nudge import Nudge
 from models.services.audit import record_audit
-from models.services.nudges import add_note
+from models.services.outbox_rows import add_note
 from models.services.scoring import rescore_contact
 from models.services.snooze import snooze
 from models.workspace import User

@@ -71,14 +71,19 @@ def patient_config(config: AppConfig) -> AppConfig:
     return AppConfig(slack=config.slack, crm=config.crm.model_copy(update={"feedback": feedback}))
 
 
-async def send_lead_nudges(runtime: Runtime) -> list[Nudge]:
-    """Post the queued nudges (Slack accepting everything); the hot-lead ones, in order."""
-    await OutboxPoster(runtime.sessions, AcceptingSlack(), pace_s=0).run_once(now=NOW)
+async def sent_lead_nudges(runtime: Runtime) -> list[Nudge]:
+    """The hot-lead nudges in Slack, the messages people react to, in order."""
     async with runtime.sessions() as session:
         query = select(Nudge).where(
             Nudge.cause == "hot_lead", col(Nudge.parent_id).is_(None), Nudge.state == "sent"
         )
         return list((await session.exec(query.order_by(col(Nudge.id)))).all())
+
+
+async def send_lead_nudges(runtime: Runtime) -> list[Nudge]:
+    """Post the queued nudges (Slack accepting everything); the hot-lead ones, in order."""
+    await OutboxPoster(runtime.sessions, AcceptingSlack(), pace_s=0).run_once(now=NOW)
+    return await sent_lead_nudges(runtime)
 
 
 def toggle(nudges: list[Nudge], n: int) -> ReactionIn:

@@ -32,6 +32,7 @@ from tests.faults.consistency import (
     patient_config,
     seed_hot_leads,
     send_lead_nudges,
+    sent_lead_nudges,
     toggle,
     touch,
 )
@@ -54,7 +55,7 @@ async def _work(url: str, config: AppConfig, ready: Connection, seed: int) -> No
                 await capture(runtime, touch(rng.randrange(5000)))
 
     async def learn() -> None:
-        nudges = await send_lead_nudges(runtime)
+        nudges = await sent_lead_nudges(runtime)
         while True:
             await apply_feedback(runtime, toggle(nudges, rng.randrange(1000)))
 
@@ -114,7 +115,7 @@ def test_killed_worker_always_restarts_consistent(
         )
         child.start()
         assert reader.poll(60), "the worker did not start"
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.1, 1.0))
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)
         child.join(10)

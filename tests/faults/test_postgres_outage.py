@@ -113,7 +113,6 @@ async def test_killed_connections_and_a_restart_lose_nothing(
         assert killed > 0
         assert failures, "no call ever failed: the faults did not bite"
         await assert_consistent(runtime)
-        assert [n.id for n in await send_lead_nudges(runtime)] == [n.id for n in nudges]
         request.node.user_properties += [
             ("backends_killed_mid_transaction", killed),
             ("calls_retried", len(failures)),
