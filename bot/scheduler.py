@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deal_checks import check_deal_nudges
 from bot.digest import send_due_digests, slack_client
 from bot.runtime import Runtime
 from models.db import unit_of_work
+from models.services.hygiene import sweep as hygiene_sweep
 from models.services.jobs import claim_run, finish_run
 from models.services.nudges import sweep_hot_leads
 
@@ -27,18 +31,30 @@ GRACE_S = 6 * 3600
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def daily_hot_lead_sweep(runtime: Runtime) -> int:
-    """Nudge about hot leads nobody was told about; once per workspace per UTC day."""
+async def _once_today(
+    runtime: Runtime, job: str, work: Callable[[AsyncSession, datetime], Awaitable[int]]
+) -> int:
+    """Run ``work`` in one transaction with the claim of ``job`` for today (UTC), or not at all."""
     now = runtime.clock()
     async with unit_of_work(runtime.sessions) as session:
         run = await claim_run(
             session=session,
-            job=f"hot-lead-sweep:{runtime.workspace_id}",
+            job=f"{job}:{runtime.workspace_id}",
             period=now.date().isoformat(),
             worker=WORKER,
         )
         if run is None:
             return 0
+        done = await work(session, now)
+        finish_run(run)
+    log.info("daily.done", job=job, count=done)
+    return done
+
+
+async def daily_hot_lead_sweep(runtime: Runtime) -> int:
+    """Nudge about hot leads nobody was told about; once per workspace per UTC day."""
+
+    async def work(session: AsyncSession, now: datetime) -> int:
         queued = await sweep_hot_leads(
             session=session,
             scorer=runtime.scorer,
@@ -46,9 +62,22 @@ async def daily_hot_lead_sweep(runtime: Runtime) -> int:
             config=runtime.config.crm,
             now=now,
         )
-        finish_run(run)
-    log.info("sweep.done", nudges=len(queued))
-    return len(queued)
+        return len(queued)
+
+    return await _once_today(runtime, "hot-lead-sweep", work)
+
+
+async def daily_hygiene_sweep(runtime: Runtime) -> int:
+    """Check every record against the hygiene rules (the ones that fire as time passes);
+    once per workspace per UTC day. Returns how many issues opened."""
+
+    async def work(session: AsyncSession, now: datetime) -> int:
+        result = await hygiene_sweep(
+            session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm, now=now
+        )
+        return len(result.opened)
+
+    return await _once_today(runtime, "hygiene-sweep", work)
 
 
 async def digests_due(runtime: Runtime) -> int:
@@ -67,6 +96,13 @@ def create_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
         args=[runtime],
         id="hot-lead-sweep",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        daily_hygiene_sweep,
+        CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
+        args=[runtime],
+        id="hygiene-sweep",
         replace_existing=True,
     )
     scheduler.add_job(

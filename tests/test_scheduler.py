@@ -9,13 +9,14 @@ from sqlmodel import func, select
 
 from bot.flows import capture
 from bot.runtime import Runtime
-from bot.scheduler import GRACE_S, create_scheduler, daily_hot_lead_sweep
+from bot.scheduler import GRACE_S, create_scheduler, daily_hot_lead_sweep, daily_hygiene_sweep
 from handlers.mail_capture import email_input
 from models.db import unit_of_work
 from models.jobs import JobRun
 from models.nudge import Nudge
 from models.services.jobs import claim_run
 from tests.conftest import INTERNAL_DOMAIN, NOW, REP
+from tests.hygiene_world import add_deal, make_world, open_issues, with_rules
 from tests.mail_factory import eager_thread
 
 
@@ -75,3 +76,18 @@ async def test_digests_are_checked_each_quarter_hour_and_at_start(runtime: Runti
         assert catch_up.next_run_time is not None
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def test_the_daily_hygiene_sweep_finds_what_time_broke_once_a_day(
+    runtime: Runtime,
+) -> None:
+    world = await make_world(runtime)
+    with_rules(runtime, {"rule": "close_date_past"})
+    deal = await add_deal(world, "Renewal", close_date=(NOW + timedelta(days=1)).date())
+    assert await daily_hygiene_sweep(runtime) == 0, "not overdue yet"
+    runtime.clock = lambda: NOW + timedelta(days=2)
+    assert await daily_hygiene_sweep(runtime) == 1
+    assert await daily_hygiene_sweep(runtime) == 0, "claimed for the day"
+    assert {(kind, ident, rule) for kind, ident, rule, _ in await open_issues(world)} == {
+        ("deal", deal, "close_date_past")
+    }
