@@ -36,6 +36,9 @@ bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.backtest
 	$(BIN)/python -m bench.dedupe
+	$(BIN)/python -m bench.latency
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.workers
 
 format: setup
 	$(BIN)/ruff format .

@@ -29,7 +29,7 @@ from handlers.blocks import automated_context, escape_mrkdwn, mention, section
 from handlers.slack import runtime_of
 from handlers.slack.verbs import Answer, verb
 from models.db import unit_of_work
-from models.services.audit import AuditFilter, list_audit, verify_chain
+from models.services.audit import AuditFilter, list_audit, record_audit, verify_chain
 from models.services.roles import (
     RoleRequiredError,
     apply_roles,
@@ -101,6 +101,9 @@ async def _audit(runtime: Runtime, user_id: str, args: str) -> Answer:
     async with unit_of_work(runtime.sessions) as session:
         rows = await list_audit(session=session, query=query)
         report = await verify_chain(session=session)
+        await record_audit(session=session, workspace_id=runtime.workspace_id,
+                           actor=f"slack:{user_id}", action="audit.read", target_type="audit",
+                           after={"rows": len(rows), "filter": args[:200]})  # fmt: skip
     state = (
         f"chain intact ({report.checked} rows)"
         if report.ok

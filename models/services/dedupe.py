@@ -22,7 +22,7 @@ from models.contact import Contact, ContactIdentity
 from models.hygiene import MergeProposal, MergeRecord
 from models.nudge import Nudge
 from models.services.matching import Candidate, Person, Thresholds, candidates, fold, plan
-from models.services.merges import merge_contacts
+from models.services.merges import MergeError, merge_contacts, save_proposal
 from models.services.nudges import lead_card, owner_destination, queue_nudge
 
 THRESHOLDS = Thresholds()
@@ -139,10 +139,13 @@ async def dedupe(
     result.candidates = len(found)
     todo = plan(found, thresholds, await _answered(session, workspace_id))
     for survivor, merged, score in todo.merges:
-        record = await merge_contacts(
-            session=session, workspace_id=workspace_id, survivor_id=survivor,
-            merged_id=merged, actor=actor, score=score,
-        )  # fmt: skip
+        try:
+            record = await merge_contacts(
+                session=session, workspace_id=workspace_id, survivor_id=survivor,
+                merged_id=merged, actor=actor, score=score,
+            )  # fmt: skip
+        except MergeError:
+            continue  # another worker merged one of them first
         result.merges.append(record)
     for candidate in todo.proposals:
         await _propose(session, workspace_id, candidate, config, result)
@@ -171,8 +174,8 @@ async def _propose(
         contact_b_id=candidate.b,
         similarity=candidate.score,
     )
-    session.add(proposal)
-    await session.flush()
+    if not await save_proposal(session, proposal):
+        return
     result.proposals.append(proposal)
     first = await session.get(Contact, candidate.a)
     second = await session.get(Contact, candidate.b)

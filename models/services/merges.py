@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, Table, UniqueConstraint, and_, exists, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -104,8 +105,10 @@ def _absorb(survivor: Contact, merged: Contact) -> None:
 async def _live_pair(
     session: AsyncSession, workspace_id: int, survivor_id: int, merged_id: int
 ) -> tuple[Contact, Contact]:
-    survivor = await session.get(Contact, survivor_id)
-    merged = await session.get(Contact, merged_id)
+    locked = select(Contact).where(col(Contact.id).in_((survivor_id, merged_id)))
+    rows = await session.exec(locked.with_for_update().execution_options(populate_existing=True))
+    by_id = {c.id: c for c in rows.all()}  # locked: a concurrent merge of either waits
+    survivor, merged = by_id.get(survivor_id), by_id.get(merged_id)
     for contact, wanted in ((survivor, survivor_id), (merged, merged_id)):
         if contact is None or contact.workspace_id != workspace_id:
             raise MergeError(f"There is no contact #{wanted}.")
@@ -238,8 +241,18 @@ async def _settle_proposal(
             workspace_id=workspace_id, contact_a_id=a, contact_b_id=b, similarity=0.0
         )
     proposal.state, proposal.decided_by, proposal.decided_at = state, actor[:64], utcnow()
-    session.add(proposal)
-    await session.flush()
+    await save_proposal(session, proposal)
+
+
+async def save_proposal(session: AsyncSession, proposal: MergeProposal) -> bool:
+    """Write a proposal; False if another worker wrote the same pair a moment earlier."""
+    try:
+        async with session.begin_nested():
+            session.add(proposal)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 async def reject_proposal(

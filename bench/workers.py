@@ -1,0 +1,168 @@
+"""P6: one and two `serve` workers on one PostgreSQL database, under the same webhook load.
+
+``python -m bench.workers`` creates a fresh database per run on the server named by
+``NUDGE_BENCH_POSTGRES_URL`` (default: the local test server), starts N worker processes
+on it, sends signed page-view webhooks round-robin to them, and measures events accepted
+and processed per second, per worker, and the database's load over the run
+(``pg_stat_database``: commits, rows written and read per event). Figures go under ``P6``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from rich.console import Console
+
+from bench.ingest import NOW, ROOT, SECRET, _event, _settings
+from bench.latency import _wait_healthy
+from bench.results import record, summary
+from bot.app import create_bolt_app, create_web_client
+from bot.config import load_config
+from bot.demo import demo_config
+from bot.outbox import OutboxPoster
+from bot.runtime import close_runtime, open_runtime
+from bot.sample_data import generate
+from bot.terminal import TerminalTransport
+from bot.web import create_web_app
+from handlers.signing import generic_headers
+
+RUNS = 2
+EVENTS = 3000
+CONCURRENCY = 32
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+STATS = "SELECT xact_commit, tup_inserted, tup_updated, tup_fetched FROM pg_stat_database "
+STATS += "WHERE datname = $1"
+
+
+async def _serve(url: str, port: int, stop_file: Path) -> None:
+    sample = generate(seed=11, now=NOW, contacts=50)
+    config = demo_config(load_config(ROOT / "app.yaml"), sample)
+    settings = _settings(stop_file.parent).model_copy(update={"database_url": url})
+    runtime = await open_runtime(settings, config, clock=lambda: NOW)
+    client = create_web_client("xoxb-bench", runtime.settings.api_base_url)
+    bolt = create_bolt_app(runtime, client=client, signing_secret="bench")
+    poster = OutboxPoster(runtime.sessions, TerminalTransport(Console(quiet=True)))
+    runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    while not stop_file.exists():  # noqa: ASYNC110, ASYNC240 - the parent signals by a file
+        await asyncio.sleep(0.1)
+    await runner.cleanup()
+    await close_runtime(runtime)
+
+
+def serve(url: str, port: int, stop_file: Path) -> None:
+    """One worker, in its own process."""
+    asyncio.run(_serve(url, port, stop_file))
+
+
+async def _post_round_robin(urls: list[str], bodies: list[bytes]) -> list[int]:
+    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+    for item in enumerate(bodies):
+        queue.put_nowait(item)
+    statuses: list[int] = []
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            n, body = queue.get_nowait()
+            headers = generic_headers(body, SECRET, timestamp=int(time.time()))
+            headers["Content-Type"] = "application/json"
+            async with session.post(urls[n % len(urls)], data=body, headers=headers) as response:
+                statuses.append(response.status)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(client(session) for _ in range(CONCURRENCY)))
+    return statuses
+
+
+async def _stats(connection: asyncpg.Connection, name: str) -> list[int]:
+    row = await connection.fetchrow(STATS, name)
+    return [int(value) for value in row] if row else [0, 0, 0, 0]
+
+
+async def run(workers: int, admin_url: str) -> dict[str, float]:
+    """One measured run with ``workers`` processes on a fresh database."""
+    name = f"nudge_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{admin_url.rpartition('/')[0]}/{name}"
+    with tempfile.TemporaryDirectory() as tmp:
+        stop = Path(tmp) / "stop"
+        ports = [19_900 + os.getpid() % 50 * 2 + n for n in range(workers)]
+        processes = [get_context("spawn").Process(target=serve, args=(url, p, stop)) for p in ports]
+        try:
+            for process in processes:
+                process.start()
+            for port in ports:
+                await _wait_healthy(f"http://127.0.0.1:{port}/healthz")
+            database = await asyncpg.connect(url)
+            before = await _stats(admin, name)
+            started = time.perf_counter()
+            statuses = await _post_round_robin(
+                [f"http://127.0.0.1:{p}/webhooks/marketing" for p in ports],
+                [_event(n) for n in range(EVENTS)],
+            )
+            accepted = time.perf_counter() - started
+            query = "SELECT count(*) FROM rawitem WHERE processed_at IS NULL"
+            while await database.fetchval(query):  # noqa: ASYNC110 - the workers write it
+                await asyncio.sleep(0.05)
+            processed = time.perf_counter() - started
+            await database.close()
+            await asyncio.sleep(0.6)  # pg_stat_database is reported with a short delay
+            after = await _stats(admin, name)
+        finally:
+            stop.touch()
+            for process in processes:
+                process.join(60)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    if statuses.count(200) != EVENTS:
+        raise RuntimeError(f"not every event was accepted: {sorted(set(statuses))}")
+    commits, inserted, updated, fetched = (b - a for a, b in zip(before, after, strict=True))
+    return {
+        "accepted_per_s": EVENTS / accepted,
+        "processed_per_s": EVENTS / processed,
+        "processed_per_s_per_worker": EVENTS / processed / workers,
+        "db_commits_per_event": commits / EVENTS,
+        "db_rows_written_per_event": (inserted + updated) / EVENTS,
+        "db_rows_read_per_event": fetched / EVENTS,
+        "db_commits_per_s": commits / processed,
+    }
+
+
+async def main() -> None:
+    """RUNS runs each with one and with two workers; medians and p99 per figure."""
+    admin_url = os.environ.get("NUDGE_BENCH_POSTGRES_URL", ADMIN_URL)
+    figures: dict[str, Any] = {}
+    for workers in (1, 2):
+        runs = [await run(workers, admin_url) for _ in range(RUNS)]
+        figures[f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+            key: {k: round(v, 2) for k, v in summary([r[key] for r in runs]).items()}
+            for key in runs[0]
+        }
+    record(
+        "P6",
+        figures
+        | {
+            "setup": f"PostgreSQL on this machine; {EVENTS} signed single-event page views "
+            f"round-robin over loopback HTTP to the workers, {CONCURRENCY} concurrent clients; "
+            f"a fresh database per run; {RUNS} runs per worker count; load generator, workers "
+            "and database share the same 2 cores",
+        },
+    )
+    print(json.dumps(json.loads((ROOT / "bench" / "results.json").read_text())["P6"], indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
