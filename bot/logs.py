@@ -14,6 +14,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 _PATTERNS = (
     (re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"), "[secret]"),
@@ -67,3 +69,21 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,
     )
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One structured, redacted line per HTTP request, without the query string.
+
+    aiohttp's default line carries the whole request line, so a search like
+    ``?q=ana@globex.example`` would reach the log as it was typed.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Method, path, status and milliseconds."""
+        structlog.get_logger("http").info(
+            "http.request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            ms=round(time * 1000, 1),
+        )

@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.app import create_bolt_app, create_web_client
 from bot.config import AppConfig
+from bot.logs import AccessLogger
 from bot.outbox import OutboxPoster, SlackTransport
 from bot.reload import ConfigReloader
 from bot.runtime import Runtime, close_runtime, open_runtime
@@ -64,7 +65,7 @@ async def run_serve(
     runtime = await open_runtime(settings, config)
     try:
         bolt, poster = await connect_slack(runtime)
-        runner = web.AppRunner(create_web_app(runtime, bolt, poster))
+        runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log_class=AccessLogger)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()

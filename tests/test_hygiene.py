@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.deals_import import import_deals
 from bot.flows import capture
@@ -15,7 +15,9 @@ from handlers.mail_capture import email_input
 from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal
+from models.integration import WebhookDelivery
 from models.services.deals import close_deal
+from models.services.outbound import create_subscription
 from tests.conftest import INTERNAL_DOMAIN, NOW, REP
 from tests.hygiene_world import (
     add_contact,
@@ -117,3 +119,28 @@ async def test_closing_a_deal_closes_its_issues(runtime: Runtime) -> None:
     assert await open_issues(world) == set()
     (issue,) = await all_issues(world)
     assert (issue.resolution, issue.closed_by) == ("fixed", "slack:U0REP01")
+
+
+async def test_issues_opened_and_closed_by_checks_go_out_as_webhook_events(
+    runtime: Runtime,
+) -> None:
+    with_rules(runtime, {"rule": "close_date_past"})
+    world = await make_world(runtime)
+    async with unit_of_work(runtime.sessions) as session:
+        await create_subscription(
+            session=session, workspace_id=runtime.workspace_id, url="https://erp.example/hooks",
+            events=["hygiene.issue_opened", "hygiene.issue_closed"], actor="test",
+        )  # fmt: skip
+    deal = await add_deal(world, "Late", close_date=NOW.date() - timedelta(days=1))
+    await check(world, deals=(deal,))
+    async with unit_of_work(runtime.sessions) as session:
+        row = await session.get(Deal, deal)
+        assert row is not None
+        row.close_date = NOW.date() + timedelta(days=30)
+    await check(world, deals=(deal,))
+    async with unit_of_work(runtime.sessions) as session:
+        rows = (await session.exec(select(WebhookDelivery).order_by(col(WebhookDelivery.id)))).all()
+    assert [(r.event, r.payload["data"]["entity_id"]) for r in rows] == [
+        ("hygiene.issue_opened", deal),
+        ("hygiene.issue_closed", deal),
+    ]

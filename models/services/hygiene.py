@@ -33,6 +33,7 @@ from models.services.hygiene_rules import (
     load_deal_facts,
 )
 from models.services.nudges import facts_key, owner_destination, queue_nudge, queue_reply
+from models.services.outbound import emit_issue_events
 
 BATCH = 500
 CAUSE = "data_incomplete"
@@ -252,6 +253,8 @@ async def _apply(
         if nudge is not None:
             result.nudges.append(nudge)
     result.nudges += await tell_closed(session, result.closed)
+    await emit_issue_events(session, result.opened, opened=True)
+    await emit_issue_events(session, result.closed, opened=False)
     await session.flush()
     return result
 

@@ -24,6 +24,7 @@ from models.services.hygiene import close_issue, recheck, tell_closed
 from models.services.hygiene_rules import valid_email, valid_phone
 from models.services.identity import normalize_email, resolve_contact
 from models.services.inputs import PersonIn
+from models.services.outbound import emit_issue_events
 from models.services.text import cut
 from models.workspace import User
 
@@ -254,6 +255,7 @@ async def _save(
             return "Tick the box if they are different people, or merge them instead."
         close_issue(issue, resolution="dismissed", actor=actor, now=now)
         session.add(issue)
+        await emit_issue_events(session, [issue], opened=False)
         return None
     if kind == "contact":
         return await _link_contact(session, issue, fix, actor)

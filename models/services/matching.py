@@ -23,6 +23,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 MAX_BLOCK = 400
+BATCH = 64
 Matrix = np.ndarray[Any, np.dtype[Any]]
 WEIGHTS = {"name": 0.5, "company": 0.15, "phone": 0.35, "email": 0.35}
 PARTIAL_NAME = 0.85  # a name with a missing part is weaker evidence than a full one
@@ -268,6 +269,30 @@ def _blocks(prepared: Sequence[_Prepared]) -> Iterator[list[int]]:
             yield block
 
 
+def _batches(blocks: Iterable[list[int]]) -> Iterator[tuple[list[int], Matrix]]:
+    """Blocks packed into batches of about :data:`BATCH` people, scored as one matrix.
+
+    Yields the people of a batch and, for each pair, whether they share a block: small
+    blocks are the many, and one matrix for several costs less than one each.
+    """
+    people: list[int] = []
+    labels: list[int] = []
+    for block in blocks:
+        people += block
+        labels += [len(labels) and labels[-1] + 1] * len(block)
+        if len(people) >= BATCH:
+            yield people, _same(labels)
+            people, labels = [], []
+    if people:
+        yield people, _same(labels)
+
+
+def _same(labels: list[int]) -> Matrix:
+    array = np.array(labels)
+    same: Matrix = array[:, None] == array[None, :]
+    return same
+
+
 def candidates(
     people: Sequence[Person], *, weak: float, among: Iterable[int] | None = None
 ) -> list[Candidate]:
@@ -276,15 +301,15 @@ def candidates(
     focus = set(among) if among is not None else None
     seen: set[tuple[int, int]] = set()
     found: list[Candidate] = []
-    for block in _blocks(prepared):
-        members = [prepared[i] for i in block]
+    for batch, same_block in _batches(_blocks(prepared)):
+        members = [prepared[i] for i in batch]
         scores = _score(members)
-        wanted = np.triu(scores.score >= weak, k=1)
+        wanted = np.triu((scores.score >= weak) & same_block, k=1)
         if focus is not None:
             touching = np.array([p.person.key in focus for p in members])
             wanted &= touching[:, None] | touching[None, :]
         for x, y in zip(*np.nonzero(wanted), strict=True):
-            pair = (block[x], block[y])
+            pair = (batch[x], batch[y])  # one block's people are in ascending order
             if pair not in seen:
                 seen.add(pair)
                 found.append(scores.candidate(x, y))
