@@ -102,9 +102,8 @@ async def run(workers: int, admin_url: str) -> dict[str, float]:
         ports = [19_900 + os.getpid() % 50 * 2 + n for n in range(workers)]
         processes = [get_context("spawn").Process(target=serve, args=(url, p, stop)) for p in ports]
         try:
-            for process in processes:
-                process.start()
-            for port in ports:
+            for process, port in zip(processes, ports, strict=True):
+                process.start()  # one after another: the first start migrates the database
                 await _wait_healthy(f"http://127.0.0.1:{port}/healthz")
             database = await asyncpg.connect(url)
             before = await _stats(admin, name)
