@@ -19,6 +19,7 @@ from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.settings import Settings
 from bot.web import create_web_app
 from models.db import unit_of_work
+from models.services.delivery import DeliveryRules
 from models.services.workspaces import bind_slack_team
 from models.workspace import Workspace
 
@@ -40,7 +41,13 @@ async def connect_slack(runtime: Runtime) -> tuple[AsyncApp, OutboxPoster]:
     secret = settings.slack_signing_secret
     signing_secret = secret.get_secret_value() if secret else "unused-in-socket-mode"
     bolt = create_bolt_app(runtime, client=client, signing_secret=signing_secret)
-    return bolt, OutboxPoster(runtime.sessions, SlackTransport(client))
+    poster = OutboxPoster(
+        runtime.sessions,
+        SlackTransport(client),
+        rules=lambda: DeliveryRules.of(runtime.config.crm.nudges),
+        wall_clock=lambda: runtime.clock(),
+    )
+    return bolt, poster
 
 
 async def start_socket_mode(bolt: AsyncApp, settings: Settings) -> AsyncSocketModeHandler:

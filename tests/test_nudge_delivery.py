@@ -14,6 +14,7 @@ import pytest
 from bot.config import AppConfig
 from bot.outbox import OutboxPoster, Posted, SlackTransport
 from bot.runtime import Runtime
+from bot.serve import connect_slack
 from bot.settings import Settings
 from models.db import unit_of_work
 from models.nudge import Nudge
@@ -110,6 +111,19 @@ async def test_quiet_hours_hold_a_nudge_until_morning_in_the_reps_own_zone(
     assert await poster.run_once(now=NEW_YORK_MORNING - timedelta(minutes=1)) == 0
     assert await poster.run_once(now=NEW_YORK_MORNING) == 1
     assert posted_ids(fake) == [tokyo.id, dana.id]
+
+
+async def test_the_served_poster_keeps_quiet_hours_by_the_runtime_clock(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    """``nudge serve`` builds its poster with app.yaml's rules and the runtime's clock."""
+    dana = await new_lead_nudge(runtime, "Ana Silva")
+    _bolt, poster = await connect_slack(runtime)
+    runtime.clock = lambda: NIGHT_IN_NEW_YORK
+    assert await poster.run_once() == 0
+    runtime.clock = lambda: NEW_YORK_MORNING
+    assert await poster.run_once() == 1
+    assert posted_ids(fake) == [dana.id]
 
 
 async def test_a_confirmation_is_not_held_by_quiet_hours_nor_by_a_held_nudge(

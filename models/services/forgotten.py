@@ -15,9 +15,11 @@ from dataclasses import replace
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.activity import RawItem
 from models.privacy import ErasureKey, ErasureTombstone
 from models.services.identity import normalize_email
 from models.services.inputs import ActivityIn, PersonIn
+from models.services.scrub import scrub_bytes
 
 
 def tombstone_digest(key: str, kind: str, value: str) -> str:
@@ -72,7 +74,8 @@ async def without_forgotten(
 ) -> list[ActivityIn]:
     """The items, with any that involves a forgotten person made inert (nothing stored).
 
-    The whole item goes, not only the person: its text and bytes would name them.
+    The whole item goes, not only the person: its text and bytes would name them. A body
+    the webhook inbox stored before capture has their identifiers replaced.
     """
     key = await _key(session, workspace_id, create=False)
     if key is None:
@@ -98,7 +101,28 @@ async def without_forgotten(
             tombstone_digest(key, k, v) in dead for p in item.people for k, v in _identities(p)
         )
 
-    return [_inert(item) if forgotten(item) else item for item in items]
+    kept = []
+    for item in items:
+        if forgotten(item):
+            await _scrub_stored_body(session, item)
+            item = _inert(item)
+        kept.append(item)
+    return kept
+
+
+async def _scrub_stored_body(session: AsyncSession, item: ActivityIn) -> None:
+    """A webhook body stored before capture loses the forgotten person's identifiers."""
+    raw = await session.get(RawItem, item.raw_item_id) if item.raw_item_id else None
+    if raw is None:
+        return
+    needles = [
+        value
+        for person in item.people
+        for value in (person.email, person.phone, person.name)
+        if value and len(value) >= 3
+    ]
+    raw.body = scrub_bytes(raw.body, sorted(needles, key=len, reverse=True))
+    session.add(raw)
 
 
 def _inert(item: ActivityIn) -> ActivityIn:

@@ -11,8 +11,6 @@ rebuilt from the remaining log (:mod:`learning.rebuild`); the receipt goes to th
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +31,8 @@ from models.privacy import SlackRetraction
 from models.services.audit import ERASURE_RECEIPT, record_audit, redact_mentions
 from models.services.forgotten import add_tombstones
 from models.services.identity import normalize_email
+from models.services.scrub import scrub_bytes, scrub_json, scrub_text
 
-ERASED = "[erased]"
 _OWN_TABLES = frozenset(
     {"auditentry", "auditanchor", "erasuretombstone", "erasurekey", "learninglogentry",
      "modelsnapshot", "alembic_version"}
@@ -94,31 +92,6 @@ async def _needles(session: AsyncSession, email: str, contacts: Sequence[Contact
         if value.startswith("+"):
             words.add(value[1:])  # national-looking forms of an E.164 number
     return sorted((w for w in words if len(w) >= 3), key=len, reverse=True)
-
-
-def _pattern(needles: Sequence[str]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
-
-
-def scrub_text(text: str, needles: Sequence[str]) -> str:
-    """Text with every needle replaced, case-insensitively.
-
-    >>> scrub_text("Hi Ana Silva <ana@globex.example>", ["ana@globex.example", "Ana Silva"])
-    'Hi [erased] <[erased]>'
-    """
-    return _pattern(needles).sub(ERASED, text)
-
-
-def scrub_json(document: Any, needles: Sequence[str]) -> Any:
-    """A JSON document with every needle replaced inside its strings and keys."""
-    encoded = [json.dumps(n)[1:-1] for n in needles]
-    return json.loads(_pattern(encoded).sub(ERASED, json.dumps(document)))
-
-
-def scrub_bytes(body: bytes, needles: Sequence[str]) -> bytes:
-    """Bytes with every needle (as UTF-8) replaced, case-insensitively."""
-    pattern = re.compile(b"|".join(re.escape(n.encode()) for n in needles), re.IGNORECASE)
-    return pattern.sub(ERASED.encode(), body)
 
 
 async def _ids(session: AsyncSession, statement: Any) -> set[int]:

@@ -6,6 +6,7 @@ person's email, name and phone, so a table added later is covered too.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from bot.logs import configure_logging
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime
 from learning.store import load_live, replay
-from models.activity import Activity, ActivityParticipant
+from models.activity import Activity, ActivityParticipant, RawItem
 from models.contact import ContactIdentity
 from models.db import unit_of_work
 from models.nudge import Nudge
@@ -160,6 +161,18 @@ async def test_forgetting_leaves_no_trace_and_unlearns(
 
     again = _touches(ANA, "ana-later")[0]
     assert await capture(runtime, again) != "stored"
+    async with unit_of_work(runtime.sessions) as session:  # a webhook body the inbox stored
+        body = f'[{{"email": "{ANA.email}"}}, {{"email": "{BRUNO.email}"}}]'.encode()
+        inbox = RawItem(
+            workspace_id=runtime.workspace_id, source="hubspot", external_id="b1", body=body
+        )
+        session.add(inbox)
+    visit = replace(_touches(ANA, "ana-web")[2], raw=None, raw_item_id=inbox.id)
+    assert await capture(runtime, visit) != "stored"
+    async with unit_of_work(runtime.sessions) as session:
+        stored = await session.get(RawItem, inbox.id)
+        assert stored is not None
+        assert (BRUNO.email or "").encode() in stored.body
     assert await _mentions(runtime) == []
     printed = capsys.readouterr()
     assert not any(n in (printed.out + printed.err).lower() for n in NEEDLES)
