@@ -21,7 +21,7 @@ import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.slack_transport import Posted, SendError, SlackTransport
-from handlers.blocks import render_nudge
+from handlers.blocks import render_nudge, without_images
 from models.db import SessionFactory, unit_of_work
 from models.nudge import Nudge
 from models.services.delivery import DeliveryRules, held_until
@@ -160,13 +160,7 @@ class OutboxPoster:
                 )
                 looked = True
             if posted is None:
-                posted = await self.transport.post(
-                    channel=claim.channel,
-                    text=claim.text,
-                    blocks=claim.blocks,
-                    thread_ts=claim.thread_ts,
-                    metadata={"event_type": "nudge", "event_payload": {"nudge_id": nudge_id}},
-                )
+                posted = await self._send(claim)
         except SendError as exc:
             unresolved = claim.maybe_posted and not looked
             await self._record_failure(claim, exc, now, maybe_posted=exc.uncertain or unresolved)
@@ -178,6 +172,28 @@ class OutboxPoster:
             session.add(nudge)
         log.info("nudge.sent", nudge_id=nudge_id, cause=claim.cause, found=looked)
         return 1
+
+    async def _send(self, claim: _Claim) -> Posted:
+        """Post the claimed message; if Slack refuses its blocks because of a picture (a file
+        still being processed), post it once more without the picture."""
+
+        async def post(blocks: list[dict[str, Any]]) -> Posted:
+            return await self.transport.post(
+                channel=claim.channel,
+                text=claim.text,
+                blocks=blocks,
+                thread_ts=claim.thread_ts,
+                metadata={"event_type": "nudge", "event_payload": {"nudge_id": claim.nudge_id}},
+            )
+
+        try:
+            return await post(claim.blocks)
+        except SendError as exc:
+            plain = without_images(claim.blocks)
+            if exc.reason != "invalid_blocks" or plain is None:
+                raise
+            log.warning("nudge.picture_refused", nudge_id=claim.nudge_id)
+            return await post(plain)
 
     async def _claim(self, nudge_id: int, now: datetime) -> _Claim | None:
         """In one committed transaction: check the nudge may go now, render it, mark it sending."""

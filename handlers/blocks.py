@@ -64,6 +64,20 @@ def automated_context(*extra: str) -> Block:
     return context(AUTOMATED, *extra)
 
 
+def without_images(blocks: list[Block]) -> list[Block] | None:
+    """The blocks with their pictures replaced by a line saying so; None if there were none.
+
+    >>> without_images([{"type": "image"}, automated_context()])[0]["elements"][0]["text"]
+    '(the chart could not be shown)'
+    >>> without_images([automated_context()]) is None
+    True
+    """
+    if not any(block.get("type") == "image" for block in blocks):
+        return None
+    note = context("(the chart could not be shown)")
+    return [note if block.get("type") == "image" else block for block in blocks]
+
+
 def header(text: str) -> Block:
     """A header (plain text, so nothing in it is live) within its limit."""
     return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER)}}

@@ -253,6 +253,23 @@ async def test_a_failed_upload_still_sends_the_digest(
     assert not [b for b in message.params["blocks"] if b["type"] == "image"]
 
 
+async def test_a_chart_slack_refuses_is_left_out_and_the_digest_still_goes(
+    team_runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    await seed_team(team_runtime)
+    await post_outbox(team_runtime, fake)  # the lead's nudge and its confirmation
+    before = len(fake.calls_to("chat.postMessage"))
+    assert await send_digest_now(team_runtime, slack_client(team_runtime), MANAGER.slack_id)
+    fake.fail("chat.postMessage", status=200, error="invalid_blocks")
+    await post_outbox(team_runtime, fake)
+    refused, accepted = fake.calls_to("chat.postMessage")[before:]
+    assert refused.failed
+    assert [b["type"] for b in refused.params["blocks"]].count("image") == 1
+    assert not accepted.failed
+    assert "image" not in [b["type"] for b in accepted.params["blocks"]]
+    assert "the chart could not be shown" in str(accepted.params["blocks"])
+
+
 async def _ask(runtime: Runtime, fake: FakeSlackApi, user_id: str, text: str) -> str:
     bolt = create_bolt_app(
         runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
