@@ -25,8 +25,9 @@ import aiohttp
 from rich.console import Console
 from sqlmodel import col, select
 
-from bench.ingest import NOW, ROOT, _runtime, serve
+from bench.ingest import NOW, ROOT, _runtime
 from bench.results import record, summary
+from bench.workers import BOLT_SECRET, serve, wait_healthy
 from bot.config import AppConfig
 from bot.flows import apply_feedback, capture, capture_all_in
 from bot.outbox import OutboxPoster
@@ -37,6 +38,7 @@ from models.nudge import Nudge
 from models.services.feedback import ReactionIn
 from models.services.inputs import ActivityIn, PersonIn
 from models.workspace import User
+from tests.fakes.slack_api import FakeSlackApi
 from tests.slack_signing import JSON_CONTENT_TYPE, signed_headers
 
 RUNS = 3
@@ -44,7 +46,6 @@ EVENTS = 400
 REACTIONS = 200
 ACKS = 300
 CONTACTS = 150
-BOLT_SECRET = "bench"  # the signing secret of bench.ingest's server
 
 
 def _uncapped(runtime: Runtime) -> None:
@@ -168,41 +169,35 @@ def _reaction_event(n: int) -> str:
     )
 
 
-async def _wait_healthy(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the server under test did not start")
-
-
 async def ack_run(port: int) -> list[float]:
-    """Milliseconds from sending a signed event to Slack's 200, one request at a time."""
+    """Milliseconds from sending a signed event to Slack's 200, one request at a time.
+
+    The server talks to a stand-in of the Slack Web API (auth.test at start-up).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        server = get_context("spawn").Process(target=serve, args=(folder, port, folder / "stop"))
-        server.start()
-        base = f"http://127.0.0.1:{port}"
-        await _wait_healthy(f"{base}/healthz")
-        samples = []
-        async with aiohttp.ClientSession() as session:
-            for n in range(ACKS):
-                body = _reaction_event(n)
-                headers = signed_headers(body, BOLT_SECRET, content_type=JSON_CONTENT_TYPE)
-                started = time.perf_counter()
-                async with session.post(f"{base}/slack/events", data=body, headers=headers) as r:
-                    await r.read()
-                    status = r.status
-                samples.append((time.perf_counter() - started) * 1000)
-                if status != 200:
-                    raise RuntimeError(f"Slack event answered {status}")
-        (folder / "stop").touch()
-        server.join(60)
+        url = f"sqlite:///{folder / 'bench.db'}"
+        async with FakeSlackApi() as slack:
+            args = (url, port, folder / "stop", slack.base_url)
+            server = get_context("spawn").Process(target=serve, args=args)
+            server.start()
+            base = f"http://127.0.0.1:{port}"
+            await wait_healthy(f"{base}/healthz")
+            samples = []
+            async with aiohttp.ClientSession() as session:
+                for n in range(ACKS):
+                    body = _reaction_event(n)
+                    headers = signed_headers(body, BOLT_SECRET, content_type=JSON_CONTENT_TYPE)
+                    started = time.perf_counter()
+                    async with session.post(
+                        f"{base}/slack/events", data=body, headers=headers
+                    ) as response:
+                        await response.read()
+                    samples.append((time.perf_counter() - started) * 1000)
+                    if response.status != 200:
+                        raise RuntimeError(f"Slack event answered {response.status}")
+            (folder / "stop").touch()
+            await asyncio.to_thread(server.join, 60)
     return samples
 
 

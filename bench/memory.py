@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.datagen import database_size, generate_database
 from bench.ingest import NOW, ROOT, _event, _pending, _post_all, _settings, serve
-from bench.latency import _wait_healthy
 from bench.results import record, summary
+from bench.workers import wait_healthy
 from bot.config import load_config
 from bot.demo import demo_config
 from bot.sample_data import generate
@@ -47,7 +47,7 @@ async def server_run(folder: Path, port: int) -> dict[str, float]:
     server = get_context("spawn").Process(target=serve, args=(folder, port, stop))
     server.start()
     assert server.pid is not None
-    await _wait_healthy(f"http://127.0.0.1:{port}/healthz")
+    await wait_healthy(f"http://127.0.0.1:{port}/healthz")
     idle = _memory_mb(server.pid)
     statuses = await _post_all(
         f"http://127.0.0.1:{port}/webhooks/marketing", [_event(n) for n in range(TRAFFIC)], 16

@@ -25,7 +25,6 @@ from aiohttp import web
 from rich.console import Console
 
 from bench.ingest import NOW, ROOT, SECRET, _event, _settings
-from bench.latency import _wait_healthy
 from bench.results import record, summary
 from bot.app import create_bolt_app, create_web_client
 from bot.config import load_config
@@ -40,18 +39,21 @@ from handlers.signing import generic_headers
 RUNS = 2
 EVENTS = 3000
 CONCURRENCY = 32
+BOLT_SECRET = "bench"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STATS = "SELECT xact_commit, tup_inserted, tup_updated, tup_fetched FROM pg_stat_database "
 STATS += "WHERE datname = $1"
 
 
-async def _serve(url: str, port: int, stop_file: Path) -> None:
+async def _serve(url: str, port: int, stop_file: Path, slack_api_url: str | None) -> None:
     sample = generate(seed=11, now=NOW, contacts=50)
     config = demo_config(load_config(ROOT / "app.yaml"), sample)
     settings = _settings(stop_file.parent).model_copy(update={"database_url": url})
+    if slack_api_url is not None:
+        settings = settings.model_copy(update={"slack_api_url": slack_api_url})
     runtime = await open_runtime(settings, config, clock=lambda: NOW)
     client = create_web_client("xoxb-bench", runtime.settings.api_base_url)
-    bolt = create_bolt_app(runtime, client=client, signing_secret="bench")
+    bolt = create_bolt_app(runtime, client=client, signing_secret=BOLT_SECRET)
     poster = OutboxPoster(runtime.sessions, TerminalTransport(Console(quiet=True)))
     runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log=None)
     await runner.setup()
@@ -62,9 +64,23 @@ async def _serve(url: str, port: int, stop_file: Path) -> None:
     await close_runtime(runtime)
 
 
-def serve(url: str, port: int, stop_file: Path) -> None:
-    """One worker, in its own process."""
-    asyncio.run(_serve(url, port, stop_file))
+def serve(url: str, port: int, stop_file: Path, slack_api_url: str | None = None) -> None:
+    """One worker on database ``url``, in its own process, until ``stop_file`` appears."""
+    asyncio.run(_serve(url, port, stop_file, slack_api_url))
+
+
+async def wait_healthy(url: str) -> None:
+    """Wait (up to a minute) until a server answers 200 at ``url``."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server under test did not start")
 
 
 async def _post_round_robin(urls: list[str], bodies: list[bytes]) -> list[int]:
@@ -104,7 +120,7 @@ async def run(workers: int, admin_url: str) -> dict[str, float]:
         try:
             for process, port in zip(processes, ports, strict=True):
                 process.start()  # one after another: the first start migrates the database
-                await _wait_healthy(f"http://127.0.0.1:{port}/healthz")
+                await wait_healthy(f"http://127.0.0.1:{port}/healthz")
             database = await asyncpg.connect(url)
             before = await _stats(admin, name)
             started = time.perf_counter()

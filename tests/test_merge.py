@@ -287,3 +287,19 @@ async def test_a_large_batch_of_different_people_merges_none(runtime: Runtime) -
     assert outcomes["stored"] == len(items)
     assert await _rows(runtime, MergeRecord) == []
     assert len(await _rows(runtime, Contact)) == len(items)
+
+
+def test_a_proposal_renders_outside_text_inert() -> None:
+    hostile = {"contact_id": 1, "name": "<!channel> Eve & <@U999>", "title": "<https://x|CEO>",
+               "company": "Globex", "emails": ["eve@globex.example"]}  # fmt: skip
+    nudge = Nudge(
+        id=7, workspace_id=1, cause="merge_proposal", dedupe_key="merge_proposal:x",
+        channel="C1", payload={"proposal_id": 3, "score": 0.72, "evidence": {"name": 0.9},
+                               "contacts": [hostile, {"contact_id": 2, "name": "Eve"}]},
+    )  # fmt: skip
+    text, blocks = render_nudge(nudge)
+    shown = json.dumps(blocks) + text
+    for markup in ("<!channel>", "<@U999>", "<https://"):
+        assert markup not in shown
+    assert "&lt;!channel&gt; Eve &amp; &lt;@U999&gt;" in shown
+    assert "Match 72%" in shown
