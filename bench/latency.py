@@ -38,7 +38,7 @@ from models.nudge import Nudge
 from models.services.feedback import ReactionIn
 from models.services.inputs import ActivityIn, PersonIn
 from models.workspace import User
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 from tests.slack_signing import JSON_CONTENT_TYPE, signed_headers
 
 RUNS = 3
@@ -178,7 +178,7 @@ async def ack_run(port: int) -> list[float]:
         folder = Path(tmp)
         url = f"sqlite:///{folder / 'bench.db'}"
         async with FakeSlackApi() as slack:
-            args = (url, port, folder / "stop", slack.base_url)
+            args = (url, port, folder / "stop", (slack.base_url, BOT_TOKEN))
             server = get_context("spawn").Process(target=serve, args=args)
             server.start()
             base = f"http://127.0.0.1:{port}"

@@ -45,14 +45,14 @@ STATS = "SELECT xact_commit, tup_inserted, tup_updated, tup_fetched FROM pg_stat
 STATS += "WHERE datname = $1"
 
 
-async def _serve(url: str, port: int, stop_file: Path, slack_api_url: str | None) -> None:
+async def _serve(url: str, port: int, stop_file: Path, slack: tuple[str, str] | None) -> None:
     sample = generate(seed=11, now=NOW, contacts=50)
     config = demo_config(load_config(ROOT / "app.yaml"), sample)
     settings = _settings(stop_file.parent).model_copy(update={"database_url": url})
-    if slack_api_url is not None:
-        settings = settings.model_copy(update={"slack_api_url": slack_api_url})
+    api_url, token = slack or (settings.slack_api_url, "xoxb-bench")
+    settings = settings.model_copy(update={"slack_api_url": api_url})
     runtime = await open_runtime(settings, config, clock=lambda: NOW)
-    client = create_web_client("xoxb-bench", runtime.settings.api_base_url)
+    client = create_web_client(token, runtime.settings.api_base_url)
     bolt = create_bolt_app(runtime, client=client, signing_secret=BOLT_SECRET)
     poster = OutboxPoster(runtime.sessions, TerminalTransport(Console(quiet=True)))
     runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log=None)
@@ -64,9 +64,12 @@ async def _serve(url: str, port: int, stop_file: Path, slack_api_url: str | None
     await close_runtime(runtime)
 
 
-def serve(url: str, port: int, stop_file: Path, slack_api_url: str | None = None) -> None:
-    """One worker on database ``url``, in its own process, until ``stop_file`` appears."""
-    asyncio.run(_serve(url, port, stop_file, slack_api_url))
+def serve(url: str, port: int, stop_file: Path, slack: tuple[str, str] | None = None) -> None:
+    """One worker on database ``url``, in its own process, until ``stop_file`` appears.
+
+    ``slack`` is the Web API's base URL and bot token, when the worker must reach one.
+    """
+    asyncio.run(_serve(url, port, stop_file, slack))
 
 
 async def wait_healthy(url: str) -> None:

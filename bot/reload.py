@@ -20,6 +20,7 @@ from bot.config import AppConfig, ConfigError, load_config
 from bot.runtime import Runtime
 from models.db import unit_of_work
 from models.services.hygiene import sweep
+from models.services.roles import apply_roles
 from models.services.workspaces import sync_team
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,8 @@ class ConfigReloader:
         async with unit_of_work(runtime.sessions) as session:
             await sync_team(session=session, workspace_id=runtime.workspace_id,
                             team=config.crm.team)  # fmt: skip
+            await apply_roles(session=session, workspace_id=runtime.workspace_id,
+                              config=config.crm)  # fmt: skip
         runtime.config = config
         runtime.scorer.config = config.crm.scoring
         if config.crm.hygiene != before.hygiene:

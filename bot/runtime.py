@@ -14,6 +14,7 @@ from learning.scorer import Scorer
 from learning.store import load_live
 from migrations.runner import upgrade
 from models.db import SessionFactory, create_engine, session_factory, unit_of_work
+from models.services.roles import apply_roles
 from models.services.workspaces import ensure_workspace, sync_team
 from models.types import utcnow
 
@@ -47,6 +48,7 @@ async def open_runtime(
         workspace = await ensure_workspace(session=session, key=config.crm.workspace)
         assert workspace.id is not None
         await sync_team(session=session, workspace_id=workspace.id, team=config.crm.team)
+        await apply_roles(session=session, workspace_id=workspace.id, config=config.crm)
         loaded = await load_live(session=session, workspace_id=workspace.id)
     scorer = Scorer(
         loaded.model,

@@ -103,7 +103,7 @@ async def _digests(runtime: Runtime) -> int:
         runs = await session.exec(select(JobRun.period).where(col(JobRun.job).like("digest:%")))
         periods = list(runs.all())
     assert len(rows) == len(set(rows)) <= 1
-    assert len(periods) == len(rows), "a digest run was claimed without its message, or not"
+    assert len(periods) == len(rows), "a digest run and its message were not written together"
     return len(rows)
 
 

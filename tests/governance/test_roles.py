@@ -19,6 +19,7 @@ from models.db import unit_of_work
 from models.services.access import viewer_for
 from models.services.audit import AuditFilter, list_audit
 from models.services.inputs import ActivityIn, PersonIn
+from models.services.roles import grant_role
 from tests.conftest import NOW, REP, SIGNING_SECRET, make_settings
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 from tests.slack_signing import FORM_CONTENT_TYPE, action_body, command_body, signed_headers
@@ -142,3 +143,19 @@ async def test_forget_and_export_in_slack(governed: Runtime) -> None:
         ("privacy.erased", f"slack:{ADMIN}"),
         ("privacy.exported", f"slack:{ADMIN}"),
     ]
+
+
+async def test_a_granted_role_outlives_a_restart(
+    governed: Runtime, database_url: str, app_config: AppConfig
+) -> None:
+    async with unit_of_work(governed.sessions) as session:
+        await grant_role(
+            session=session, workspace_id=governed.workspace_id, actor=f"slack:{ADMIN}",
+            slack_user_id=REP.slack_id, role="manager", config=governed.config.crm,
+        )  # fmt: skip
+    restarted = await open_runtime(make_settings(database_url), governed.config, clock=lambda: NOW)
+    try:
+        assert await _role(restarted, REP.slack_id) == "manager"
+        assert await _role(restarted, ADMIN) == "admin"
+    finally:
+        await close_runtime(restarted)
