@@ -181,23 +181,26 @@ async def ack_run(port: int) -> list[float]:
             args = (url, port, folder / "stop", (slack.base_url, BOT_TOKEN))
             server = get_context("spawn").Process(target=serve, args=args)
             server.start()
-            base = f"http://127.0.0.1:{port}"
-            await wait_healthy(f"{base}/healthz")
-            samples = []
-            async with aiohttp.ClientSession() as session:
-                for n in range(ACKS):
-                    body = _reaction_event(n)
-                    headers = signed_headers(body, BOLT_SECRET, content_type=JSON_CONTENT_TYPE)
-                    started = time.perf_counter()
-                    async with session.post(
-                        f"{base}/slack/events", data=body, headers=headers
-                    ) as response:
-                        await response.read()
-                    samples.append((time.perf_counter() - started) * 1000)
-                    if response.status != 200:
-                        raise RuntimeError(f"Slack event answered {response.status}")
-            (folder / "stop").touch()
-            await asyncio.to_thread(server.join, 60)
+            try:
+                return await _acks(f"http://127.0.0.1:{port}")
+            finally:
+                (folder / "stop").touch()
+                await asyncio.to_thread(server.join, 60)
+
+
+async def _acks(base: str) -> list[float]:
+    await wait_healthy(f"{base}/healthz")
+    samples = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(ACKS):
+            body = _reaction_event(n)
+            headers = signed_headers(body, BOLT_SECRET, content_type=JSON_CONTENT_TYPE)
+            started = time.perf_counter()
+            async with session.post(f"{base}/slack/events", data=body, headers=headers) as answer:
+                await answer.read()
+            samples.append((time.perf_counter() - started) * 1000)
+            if answer.status != 200:
+                raise RuntimeError(f"Slack event answered {answer.status}")
     return samples
 
 

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime import Runtime
@@ -192,10 +192,5 @@ async def _fence(
     """Keep the lease for this transaction and check nobody logged since the catch-up."""
     if not await hold_lease(session=session, name=name, holder=holder, now=utcnow(), ttl=ttl):
         raise LeaseLostError(f"{name} passed to another worker")
-    newest = await session.exec(
-        select(func.max(LearningLogEntry.id)).where(
-            LearningLogEntry.workspace_id == runtime.workspace_id
-        )
-    )
-    if (newest.one() or 0) > (runtime.scorer.log_cursor or 0):
+    if await _entries_after(session, runtime.workspace_id, runtime.scorer.log_cursor or 0):
         raise LeaseLostError(f"another worker learned while {name} was lapsing")

@@ -17,11 +17,13 @@ from tests.mail_factory import eager_thread
 from tests.slack_signing import FORM_CONTENT_TYPE, command_body, signed_headers
 
 
-async def _ask(runtime: Runtime, fake: FakeSlackApi, text: str) -> dict[str, object]:
+async def _ask(
+    runtime: Runtime, fake: FakeSlackApi, text: str, user_id: str = REP.slack_id
+) -> dict[str, object]:
     bolt = create_bolt_app(
         runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
     )
-    body = command_body("/crm", text, user_id=REP.slack_id, response_url=fake.response_url())
+    body = command_body("/crm", text, user_id=user_id, response_url=fake.response_url())
     headers: dict[str, str | Sequence[str]] = dict(
         signed_headers(body, SIGNING_SECRET, content_type=FORM_CONTENT_TYPE)
     )
@@ -54,3 +56,14 @@ async def test_unknown_verbs_are_escaped_and_answered_with_help(runtime: Runtime
         answer = await _ask(runtime, fake, "<!channel>")
     assert "<!channel>" not in str(answer["text"])
     assert "&lt;!channel&gt;" in str(answer["text"])
+
+
+async def test_every_verb_checks_the_callers_role_before_running(runtime: Runtime) -> None:
+    async with FakeSlackApi() as fake:
+        stranger = await _ask(runtime, fake, "health", user_id="U0STRANGER")
+        rep_audit = await _ask(runtime, fake, "audit", user_id=REP.slack_id)
+        stranger_help = await _ask(runtime, fake, "help", user_id="U0STRANGER")
+    assert "not on the sales team" in str(stranger["text"])
+    assert "*Contacts*" not in str(stranger["text"])
+    assert str(rep_audit["text"]).startswith("Only admins can use `/crm audit`; you are a rep.")
+    assert "/crm health" in str(stranger_help["text"])

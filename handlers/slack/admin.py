@@ -89,7 +89,9 @@ def _audit_line(row: Any) -> str:
     )[:300]
 
 
-@verb("audit", "audit [actor:… action:… target:… since:DATE] — the audit trail (admins)")
+@verb(
+    "audit", "audit [actor:… action:… target:… since:DATE] — the audit trail (admins)", role="admin"
+)
 async def _audit(runtime: Runtime, user_id: str, args: str) -> Answer:
     refused = await _refused(runtime, user_id, "admin", "read the audit trail")
     if refused:
@@ -114,7 +116,7 @@ async def _audit(runtime: Runtime, user_id: str, args: str) -> Answer:
     return text, [section(text), automated_context("newest first, 20 at most")]
 
 
-@verb("role", "role @user rep|manager|admin — set someone's role (admins)")
+@verb("role", "role @user rep|manager|admin — set someone's role (admins)", role="admin")
 async def _role(runtime: Runtime, user_id: str, args: str) -> Answer:
     refused = await _refused(runtime, user_id, "admin", "change roles")
     if refused:
@@ -142,7 +144,9 @@ def parse_email(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-@verb("forget", "forget EMAIL — erase a person everywhere, after you confirm (admins)")
+@verb(
+    "forget", "forget EMAIL — erase a person everywhere, after you confirm (admins)", role="admin"
+)
 async def _forget(runtime: Runtime, user_id: str, args: str) -> Answer:
     refused = await _refused(runtime, user_id, "admin", "erase people")
     if refused:
@@ -168,7 +172,7 @@ async def _forget(runtime: Runtime, user_id: str, args: str) -> Answer:
     return warning, [section(warning), buttons, automated_context()]
 
 
-@verb("export", "export EMAIL — what Nudge holds about a person, as JSON (admins)")
+@verb("export", "export EMAIL — what Nudge holds about a person, as JSON (admins)", role="admin")
 async def _export(runtime: Runtime, user_id: str, args: str) -> Answer:
     refused = await _refused(runtime, user_id, "admin", "export personal data")
     if refused:

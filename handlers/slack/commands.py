@@ -17,9 +17,11 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot.runtime import Runtime
 from handlers.blocks import automated_context, escape_mrkdwn, render_model_health, section
 from handlers.slack import runtime_of
-from handlers.slack.verbs import VERBS, Answer, verb
+from handlers.slack.verbs import VERBS, Answer, Verb, verb
 from models.db import unit_of_work
+from models.services.access import viewer_for
 from models.services.model_health import model_health
+from models.services.roles import RoleRequiredError, allows
 from models.services.stats import workspace_stats
 
 COMMANDS = ("/crm",)
@@ -40,7 +42,7 @@ def _plain(text: str) -> Answer:
     return text, [section(text), automated_context()]
 
 
-@verb("help", "help — this message")
+@verb("help", "help — this message", role="guest")
 async def _help(runtime: Runtime, user_id: str, args: str) -> Answer:
     return _plain(help_text())
 
@@ -77,6 +79,23 @@ async def _model(runtime: Runtime, user_id: str, args: str) -> Answer:
     return render_model_health(health)
 
 
+async def _refusal(runtime: Runtime, user_id: str, chosen: Verb) -> str | None:
+    """Why the caller may not use this verb, or None when their role allows it."""
+    async with unit_of_work(runtime.sessions) as session:
+        viewer = await viewer_for(
+            session=session, workspace_id=runtime.workspace_id, slack_user_id=user_id
+        )
+    if allows(viewer.role, chosen.role):
+        return None
+    if not viewer.is_member and chosen.role == "rep":
+        return (
+            "You are not on the sales team in Nudge yet: ask an admin to add you "
+            "(`crm.team` in app.yaml, or `/crm role`)."
+        )
+    return RoleRequiredError(needed=chosen.role, role=viewer.role,
+                             action=f"use `/crm {chosen.name}`").reason  # fmt: skip
+
+
 async def handle_crm_command(
     ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
 ) -> None:
@@ -87,8 +106,12 @@ async def handle_crm_command(
     if chosen is None:
         text, blocks = _plain(f"I don't know `{escape_mrkdwn(name)}`.\n\n{help_text()}")
     else:
-        user_id = str(command.get("user_id", ""))
-        text, blocks = await chosen.handler(runtime_of(context), user_id, args.strip())
+        runtime, user_id = runtime_of(context), str(command.get("user_id", ""))
+        refusal = await _refusal(runtime, user_id, chosen)
+        if refusal is not None:
+            text, blocks = _plain(refusal)
+        else:
+            text, blocks = await chosen.handler(runtime, user_id, args.strip())
     await respond(text=text, blocks=blocks, response_type="ephemeral")
 
 

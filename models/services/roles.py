@@ -38,7 +38,9 @@ class RoleRequiredError(Exception):
 
 
 def _plural(role: str) -> str:
-    return "admins" if role == "admin" else f"{role}s and admins"
+    return {"admin": "admins", "manager": "managers and admins"}.get(
+        role, "members of the sales team"
+    )
 
 
 def _article(role: str) -> str:
