@@ -71,9 +71,9 @@ async def _send(slack: Slack, body: str) -> tuple[int, str]:
     return response.status, response.body
 
 
-def _common(slack: Slack) -> dict[str, Any]:
+def _common(slack: Slack, user: str = REP.slack_id) -> dict[str, Any]:
     return {
-        "user": {"id": REP.slack_id, "username": "dana", "name": "dana", "team_id": TEAM_ID},
+        "user": {"id": user, "username": "dana", "name": "dana", "team_id": TEAM_ID},
         "api_app_id": APP_ID, "token": VERIFICATION_TOKEN, "trigger_id": DEFAULT_TRIGGER_ID,
         "team": {"id": TEAM_ID, "domain": "nudge-test"}, "enterprise": None,
         "is_enterprise_install": False,
@@ -297,3 +297,25 @@ async def test_namesakes_marked_as_different_people_stay_apart(slack: Slack) -> 
     assert again.opened == []
     (issue,) = await all_issues(world)
     assert (issue.entity_id, issue.resolution) == (second, "dismissed")
+
+
+async def test_only_those_who_may_see_the_record_can_fix_it(slack: Slack) -> None:
+    deal = await add_deal(slack.world, "Globex rollout", stage="Negotiation")
+    await check(slack.world, deals=(deal,))
+    posted = await _posted_nudge(slack)
+    message = posted["message"]
+    block = next(b for b in message["blocks"] if b["type"] == "actions")
+    payload = {
+        "type": "block_actions", **_common(slack, user="U0STRANGER"),
+        "container": {"type": "message", "message_ts": posted["ts"],
+                      "channel_id": posted["channel"], "is_ephemeral": False},
+        "channel": {"id": posted["channel"], "name": "directmessage"}, "message": message,
+        "state": {"values": {}}, "response_url": slack.fake.response_url(),
+        "actions": [{**block["elements"][0], "block_id": block["block_id"],
+                     "action_ts": "1732530200.000300"}],
+    }  # fmt: skip
+    status, _ = await _send(slack, action_body(payload))
+    assert status == 200
+    (answer,) = await slack.fake.wait_for("response_url")
+    assert "Only the owner of this record" in answer.params["text"]
+    assert slack.fake.calls_to("views.open") == []

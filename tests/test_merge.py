@@ -142,14 +142,14 @@ async def test_a_weak_match_becomes_a_proposal_nudged_to_the_owner(runtime: Runt
 
 
 async def _press(
-    runtime: Runtime, fake: FakeSlackApi, action_id: str, nudge: Nudge
+    runtime: Runtime, fake: FakeSlackApi, action_id: str, nudge: Nudge, user: str = REP.slack_id
 ) -> dict[str, Any]:
     bolt = create_bolt_app(
         runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
     )
     payload = {
         "type": "block_actions",
-        "user": {"id": REP.slack_id, "username": "dana", "team_id": "T0001"},
+        "user": {"id": user, "username": "dana", "team_id": "T0001"},
         "api_app_id": "A0001",
         "token": "fake-verification-token",
         "team": {"id": "T0001", "domain": "nudge-test"},
@@ -197,6 +197,17 @@ async def test_the_merge_button_merges_and_replaces_the_buttons(runtime: Runtime
     assert again["response_type"] == "ephemeral"
     assert "already answered" in str(again["text"])
     assert len(await _rows(runtime, MergeRecord)) == 1
+
+
+async def test_only_those_who_may_see_both_contacts_can_answer(runtime: Runtime) -> None:
+    nudge = await _proposed(runtime)
+    async with FakeSlackApi() as fake:
+        answer = await _press(runtime, fake, MERGE_ACTIONS[0], nudge, user="U0STRANGER")
+    assert answer["response_type"] == "ephemeral"
+    assert "nothing was changed" in str(answer["text"])
+    assert (await _contact_of(runtime, ANA_HOME[0])).id != (await _contact_of(runtime, ANA[0])).id
+    (proposal,) = await _rows(runtime, MergeProposal)
+    assert proposal.state == "open"
 
 
 async def test_not_the_same_is_remembered(runtime: Runtime) -> None:

@@ -64,7 +64,10 @@ async def posted_nudge(runtime: Runtime, fake: FakeSlackApi) -> tuple[Nudge, Sla
     return nudge, call
 
 
-def press(call: SlackCall, action_id: str, fake: FakeSlackApi, value: str | None = None) -> str:
+def press(
+    call: SlackCall, action_id: str, fake: FakeSlackApi, value: str | None = None,
+    user: str = REP.slack_id,
+) -> str:  # fmt: skip
     """The signed ``block_actions`` body Slack sends when the rep presses a button."""
     assert call.answer is not None
     message = call.answer["message"]
@@ -80,7 +83,7 @@ def press(call: SlackCall, action_id: str, fake: FakeSlackApi, value: str | None
     channel = call.answer["channel"]
     payload: dict[str, Any] = {
         "type": "block_actions",
-        "user": {"id": REP.slack_id, "username": "dana", "name": "dana", "team_id": TEAM_ID},
+        "user": {"id": user, "username": "dana", "name": "dana", "team_id": TEAM_ID},
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
         "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel,
@@ -240,5 +243,19 @@ async def test_a_button_naming_no_known_nudge_gets_a_clear_private_answer(
         answers = await fake.wait_for("response_url", count)
         assert "no longer knows" in answers[-1].params["text"]
         assert answers[-1].params["response_type"] == "ephemeral"
+    async with unit_of_work(runtime.sessions) as session:
+        assert (await session.exec(select(Snooze))).all() == []
+
+
+async def test_someone_who_may_not_see_the_lead_cannot_press_its_buttons(
+    runtime: Runtime, fake: FakeSlackApi, bolt: AsyncApp
+) -> None:
+    nudge, call = await posted_nudge(runtime, fake)
+    for count, action_id in enumerate(("nudge_mark_contacted", "nudge_snooze_week"), start=1):
+        assert await dispatch(bolt, press(call, action_id, fake, user="U0STRANGER")) == 200
+        answers = await fake.wait_for("response_url", count)
+        assert "Only the owner of this lead" in answers[-1].params["text"]
+    assert (await stored(runtime, nudge)).notes == {}
+    assert await contacted_notes(runtime) == []
     async with unit_of_work(runtime.sessions) as session:
         assert (await session.exec(select(Snooze))).all() == []

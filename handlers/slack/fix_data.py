@@ -27,6 +27,7 @@ from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal
 from models.hygiene import HygieneIssue
+from models.services.access import may_act_on
 from models.services.hygiene_fixes import FixIn, apply_fix, contact_choices, fix_kind
 from models.workspace import User
 
@@ -127,6 +128,24 @@ async def _record_name(session: AsyncSession, issue: HygieneIssue) -> str:
     return record.name if record is not None else f"#{issue.entity_id}"
 
 
+NOT_YOURS = "Only the owner of this record, their manager or an admin can fix it."
+
+
+async def _may_fix(
+    runtime: Runtime, issue: HygieneIssue, slack_user: str, session: AsyncSession | None = None
+) -> bool:
+    """Whether this Slack user may fix the record the issue is about."""
+    ids = (issue.entity_id,)
+    if session is None:
+        async with unit_of_work(runtime.sessions) as own:
+            return await _may_fix(runtime, issue, slack_user, own)
+    return await may_act_on(
+        session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user,
+        contact_ids=ids if issue.entity_type == "contact" else (),
+        deal_ids=ids if issue.entity_type == "deal" else (),
+    )  # fmt: skip
+
+
 async def handle_fix_button(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -148,6 +167,9 @@ async def handle_fix_button(
             response_type="ephemeral",
             replace_original=False,
         )
+        return
+    if not await _may_fix(runtime, issue, str(body.get("user", {}).get("id", ""))):
+        await respond(text=NOT_YOURS, response_type="ephemeral", replace_original=False)
         return
     view = await fix_view(runtime, issue, name)
     await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
@@ -202,6 +224,8 @@ async def _save(runtime: Runtime, view: dict[str, Any], slack_user: str) -> str 
             raise RefusedError("This issue no longer exists.")
         if issue.closed_at is not None:
             return None  # fixed meanwhile (or this is Slack retrying): nothing more to do
+        if not await _may_fix(runtime, issue, slack_user, session):
+            raise RefusedError(NOT_YOURS)
         user = (
             await session.exec(
                 select(User).where(

@@ -14,6 +14,8 @@ from handlers.blocks import mention
 from handlers.blocks_merge import MERGE_ACTIONS, render_merge_answer
 from handlers.slack import runtime_of
 from models.db import unit_of_work
+from models.hygiene import MergeProposal
+from models.services.access import may_act_on
 from models.services.merges import MergeError, accept_proposal, reject_proposal
 from models.services.nudges import nudge_by_message
 
@@ -24,6 +26,13 @@ async def answer_proposal(runtime: Runtime, proposal_id: int, user_id: str, merg
     """Carry out the answer in one transaction; the line that replaces the buttons."""
     actor = f"slack:{user_id}"
     async with unit_of_work(runtime.sessions) as session:
+        proposal = await session.get(MergeProposal, proposal_id)
+        if proposal is not None and not await may_act_on(
+            session=session, workspace_id=runtime.workspace_id, slack_user_id=user_id,
+            contact_ids=(proposal.contact_a_id, proposal.contact_b_id),
+        ):  # fmt: skip
+            raise MergeError("Only the owners of both contacts, their managers or an admin can "
+                             "answer this proposal; nothing was changed.")  # fmt: skip
         if merge:
             record = await accept_proposal(
                 session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,

@@ -24,6 +24,7 @@ from models.services.nudge_actions import ActionResult, mark_contacted, snooze_n
 log = structlog.get_logger(__name__)
 ACTIONS = (MARK_CONTACTED, *SNOOZE_ACTIONS)
 GONE = "This button belongs to a nudge Nudge no longer knows; nothing was changed."
+REFUSED = "Only the owner of this lead, their manager or an admin can do that; nothing was changed."
 
 
 async def _press(runtime: Runtime, action_id: str, nudge_id: int, user_id: str) -> ActionResult:
@@ -63,6 +64,8 @@ async def handle_nudge_action(
     log.info("nudge.action", action=action_id, nudge_id=int(value), outcome=result.outcome)
     if result.outcome == "gone":
         await respond(text=GONE, response_type="ephemeral", replace_original=False)
+    elif result.outcome == "refused":
+        await respond(text=REFUSED, response_type="ephemeral", replace_original=False)
     elif result.outcome == "already":
         await respond(text=_already(action_id, result), response_type="ephemeral",
                       replace_original=False)  # fmt: skip

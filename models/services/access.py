@@ -156,3 +156,25 @@ async def viewer_for(*, session: AsyncSession, workspace_id: int, slack_user_id:
             slack_user_id=slack_user_id, user_id=None, role=GUEST, visible_owner_ids=frozenset()
         )
     return viewer_of(user, users)
+
+
+async def may_act_on(
+    *,
+    session: AsyncSession,
+    workspace_id: int,
+    slack_user_id: str,
+    contact_ids: tuple[int | None, ...] = (),
+    deal_ids: tuple[int | None, ...] = (),
+) -> bool:
+    """Whether this Slack user may act on these records (a nudge's buttons, a data fix, a
+    merge): a team member who may see every one of them. Records gone count as visible."""
+    viewer = await viewer_for(
+        session=session, workspace_id=workspace_id, slack_user_id=slack_user_id
+    )
+    if not viewer.is_member:
+        return False
+    rows: list[Contact | Deal | None] = [
+        *[await session.get(Contact, i) for i in contact_ids if i is not None],
+        *[await session.get(Deal, i) for i in deal_ids if i is not None],
+    ]
+    return all(row is None or can_see_owner(viewer, row.owner_id) for row in rows)

@@ -18,6 +18,7 @@ from models.activity import Activity, ActivityParticipant
 from models.contact import Contact
 from models.deal import Deal
 from models.nudge import Nudge
+from models.services.access import may_act_on
 from models.services.audit import record_audit
 from models.services.outbox_rows import add_note
 from models.services.scoring import rescore_contact
@@ -29,19 +30,30 @@ CONTACTED_SOURCE = "slack"
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
-    """What pressing the button did: ``done``, ``already`` (nothing new) or ``gone``."""
+    """What pressing the button did: ``done``, ``already`` (nothing new), ``gone`` or
+    ``refused`` (the presser may not see the lead or deal)."""
 
     outcome: str
     nudge: Nudge | None = None
 
 
-async def _nudge(session: AsyncSession, workspace_id: int, nudge_id: int) -> Nudge | None:
+async def _nudge(
+    session: AsyncSession, workspace_id: int, nudge_id: int, slack_user_id: str
+) -> Nudge | ActionResult:
+    """The nudge, locked; or the result to answer when it is gone or not the presser's to act on."""
     query = (
         select(Nudge)
         .where(Nudge.id == nudge_id, Nudge.workspace_id == workspace_id)
         .with_for_update()
     )
-    return (await session.exec(query)).first()
+    nudge = (await session.exec(query)).first()
+    if nudge is None:
+        return ActionResult("gone")
+    allowed = await may_act_on(
+        session=session, workspace_id=workspace_id, slack_user_id=slack_user_id,
+        contact_ids=(nudge.contact_id,), deal_ids=(nudge.deal_id,),
+    )  # fmt: skip
+    return nudge if allowed else ActionResult("refused", nudge)
 
 
 async def _record_contact(
@@ -109,9 +121,9 @@ async def mark_contacted(
     now: datetime,
 ) -> ActionResult:
     """Record that the rep reached out (scoring sees the note) and say so on the message."""
-    nudge = await _nudge(session, workspace_id, nudge_id)
-    if nudge is None:
-        return ActionResult("gone")
+    nudge = await _nudge(session, workspace_id, nudge_id, slack_user_id)
+    if isinstance(nudge, ActionResult):
+        return nudge
     if "contacted" in nudge.notes:
         return ActionResult("already", nudge)
     activity = await _record_contact(session, nudge, slack_user_id, now)
@@ -140,9 +152,9 @@ async def snooze_nudge(
 
     A shorter snooze pressed after a longer one keeps the longer one.
     """
-    nudge = await _nudge(session, workspace_id, nudge_id)
-    if nudge is None:
-        return ActionResult("gone")
+    nudge = await _nudge(session, workspace_id, nudge_id, slack_user_id)
+    if isinstance(nudge, ActionResult):
+        return nudge
     if nudge.deal_id is not None:
         subject = f"deal:{nudge.deal_id}"
     elif nudge.contact_id is not None:
