@@ -13,12 +13,15 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from bot.config import AppConfig, ConfigError, load_config
 from bot.runtime import Runtime
+from models.config import CrmConfig
 from models.db import unit_of_work
+from models.services.audit import record_audit
 from models.services.hygiene import sweep
 from models.services.roles import apply_roles
 from models.services.workspaces import sync_team
@@ -34,6 +37,26 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
+
+
+def config_changes(before: CrmConfig, after: CrmConfig) -> dict[str, tuple[Any, Any]]:
+    """The ``crm:`` sections a reload changed, as (before, after) for the audit trail.
+
+    The team is summarised by its size: who is on it lives in the users table.
+
+    >>> from datetime import time
+    >>> old = CrmConfig()
+    >>> config_changes(old, old.model_copy(update={"digest_time": time(7, 0)}))
+    {'digest_time': ('08:30:00', '07:00:00')}
+    """
+    was, now = before.model_dump(mode="json"), after.model_dump(mode="json")
+    changed: dict[str, tuple[Any, Any]] = {}
+    for name in was:
+        if was[name] != now[name]:
+            changed[name] = (
+                (len(was[name]), len(now[name])) if name == "team" else (was[name], now[name])
+            )
+    return changed
 
 
 class ConfigReloader:
@@ -77,6 +100,14 @@ class ConfigReloader:
                             team=config.crm.team)  # fmt: skip
             await apply_roles(session=session, workspace_id=runtime.workspace_id,
                               config=config.crm)  # fmt: skip
+            changed = config_changes(before, config.crm)
+            if changed:
+                await record_audit(
+                    session=session, workspace_id=runtime.workspace_id, actor="config",
+                    action="config.changed", target_type="app.yaml", target_id="crm",
+                    before={k: v[0] for k, v in changed.items()},
+                    after={k: v[1] for k, v in changed.items()},
+                )  # fmt: skip
         runtime.config = config
         runtime.scorer.config = config.crm.scoring
         if config.crm.hygiene != before.hygiene:

@@ -14,6 +14,8 @@ from structlog.testing import capture_logs
 
 from bot.reload import ConfigReloader
 from bot.runtime import Runtime
+from models.db import unit_of_work
+from models.services.audit import AuditFilter, list_audit
 from tests.conftest import REP, ROOT
 from tests.hygiene_world import add_deal, make_world, open_issues
 
@@ -45,6 +47,11 @@ async def test_a_new_rule_applies_on_reload_and_rechecks_records(
     assert await reloader.check() is True
     assert _rules(runtime) == ["missing_owner"]
     assert await open_issues(world) == {("deal", deal, "missing_owner", "")}
+    async with unit_of_work(runtime.sessions) as session:
+        query = AuditFilter(action="config.changed", workspace_id=runtime.workspace_id)
+        latest = (await list_audit(session=session, query=query))[0]
+    assert latest.after is not None
+    assert latest.after["hygiene"]["rules"][0]["rule"] == "missing_owner"
 
 
 @pytest.mark.parametrize(
