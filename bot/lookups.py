@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.runtime import Runtime
 from handlers.blocks import escape_mrkdwn, mention
 from handlers.blocks_profile import (
@@ -30,6 +32,31 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 OUT_OF_REACH = "Records owned by other reps are visible only to them, their managers and admins."
 
 
+async def _viewer(session: AsyncSession, runtime: Runtime, slack_user_id: str) -> Viewer:
+    return await viewer_for(
+        session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user_id
+    )
+
+
+async def _audit_shown(
+    session: AsyncSession,
+    runtime: Runtime,
+    slack_user_id: str,
+    action: str,
+    target_type: str,
+    target_id: int,
+) -> None:
+    """The audit row for a profile or deal shown to someone (SPEC C5.2)."""
+    await record_audit(
+        session=session,
+        workspace_id=runtime.workspace_id,
+        actor=f"slack:{slack_user_id}",
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+    )
+
+
 def _not_found(what: str, query: str, searched: str, hint: str, viewer: Viewer) -> Answer:
     text = (
         f"No {what} you can see matches “{escape_mrkdwn(query)}”. I searched {searched}.\n"
@@ -41,9 +68,7 @@ def _not_found(what: str, query: str, searched: str, hint: str, viewer: Viewer) 
 async def profile_answer(runtime: Runtime, slack_user_id: str, contact_id: int) -> Answer:
     """One contact's profile card, or why it cannot be shown."""
     async with unit_of_work(runtime.sessions) as session:
-        viewer = await viewer_for(
-            session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user_id
-        )
+        viewer = await _viewer(session, runtime, slack_user_id)
         try:
             profile = await load_profile(
                 session=session,
@@ -56,13 +81,8 @@ async def profile_answer(runtime: Runtime, slack_user_id: str, contact_id: int) 
             return render_notice(f"You can't see this lead. {OUT_OF_REACH}")
         if profile is None:
             return render_notice("That lead is no longer in Nudge (it may have been erased).")
-        await record_audit(
-            session=session,
-            workspace_id=runtime.workspace_id,
-            actor=f"slack:{slack_user_id}",
-            action="profile.viewed",
-            target_type="contact",
-            target_id=profile.contact_id,
+        await _audit_shown(
+            session, runtime, slack_user_id, "profile.viewed", "contact", profile.contact_id
         )
     return render_profile(profile)
 
@@ -73,9 +93,7 @@ async def lead_answer(runtime: Runtime, slack_user_id: str, query: str) -> Answe
     if not query:
         return render_notice("Usage: `/lead <name | email | company>`, e.g. `/lead dana@acme.com`.")
     async with unit_of_work(runtime.sessions) as session:
-        viewer = await viewer_for(
-            session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user_id
-        )
+        viewer = await _viewer(session, runtime, slack_user_id)
         matches = await find_contacts(
             session=session,
             workspace_id=runtime.workspace_id,
@@ -100,9 +118,7 @@ async def lead_answer(runtime: Runtime, slack_user_id: str, query: str) -> Answe
 async def deal_view_answer(runtime: Runtime, slack_user_id: str, deal_id: int) -> Answer:
     """One deal's card, or why it cannot be shown."""
     async with unit_of_work(runtime.sessions) as session:
-        viewer = await viewer_for(
-            session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user_id
-        )
+        viewer = await _viewer(session, runtime, slack_user_id)
         try:
             view = await load_deal(
                 session=session, workspace_id=runtime.workspace_id, deal_id=deal_id, viewer=viewer
@@ -111,13 +127,8 @@ async def deal_view_answer(runtime: Runtime, slack_user_id: str, deal_id: int) -
             return render_notice(f"You can't see this deal. {OUT_OF_REACH}")
         if view is None:
             return render_notice("That deal is no longer in Nudge.")
-        await record_audit(
-            session=session,
-            workspace_id=runtime.workspace_id,
-            actor=f"slack:{slack_user_id}",
-            action="deal.viewed",
-            target_type="deal",
-            target_id=view.deal.deal_id,
+        await _audit_shown(
+            session, runtime, slack_user_id, "deal.viewed", "deal", view.deal.deal_id
         )
     return render_deal(view)
 
@@ -128,9 +139,7 @@ async def deal_answer(runtime: Runtime, slack_user_id: str, query: str) -> Answe
     if not query:
         return render_notice("Usage: `/deal <deal or company name>`, e.g. `/deal Acme renewal`.")
     async with unit_of_work(runtime.sessions) as session:
-        viewer = await viewer_for(
-            session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user_id
-        )
+        viewer = await _viewer(session, runtime, slack_user_id)
         deals = await find_deals(
             session=session,
             workspace_id=runtime.workspace_id,
@@ -157,9 +166,7 @@ async def pipeline_answer(runtime: Runtime, slack_user_id: str, text: str) -> An
     if text and named is None:
         return render_notice("Usage: `/pipeline` for yours, or `/pipeline @teammate`.")
     async with unit_of_work(runtime.sessions) as session:
-        viewer = await viewer_for(
-            session=session, workspace_id=runtime.workspace_id, slack_user_id=slack_user_id
-        )
+        viewer = await _viewer(session, runtime, slack_user_id)
         if not viewer.is_member:
             return render_notice("You're not on the Nudge team yet: ask an admin to add you.")
         owners: frozenset[int] | None = None

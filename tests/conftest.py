@@ -17,7 +17,7 @@ from bot.config import AppConfig, load_config
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.settings import Settings
 from models.config import TeamMember
-from tests.fakes.slack_api import BOT_TOKEN
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -99,6 +99,13 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 def settings(database_url: str) -> Settings:
     """Settings pointing at the test database."""
     return make_settings(database_url)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlackApi]:
+    """The fake Slack Web API, served over HTTP on a loopback port for the test."""
+    async with FakeSlackApi() as api:
+        yield api
 
 
 @pytest.fixture

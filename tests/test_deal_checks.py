@@ -6,7 +6,6 @@ real poster, the fake Slack Web API over HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,13 +32,6 @@ LEAD = PersonIn(email="ana@globex.example", name="Ana Silva", title="VP of Sales
 # NOW is 10:00 in New York on Nov 20; "tomorrow" there is Nov 21, until 05:00 UTC Nov 22
 TOMORROW_EVENING_NY = datetime.fromisoformat("2026-11-22T02:00:00+00:00")
 TONIGHT_NY = datetime.fromisoformat("2026-11-21T03:00:00+00:00")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlackApi]:
-    """The fake Slack Web API on a loopback port."""
-    async with FakeSlackApi() as api:
-        yield api
 
 
 @pytest.fixture

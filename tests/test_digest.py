@@ -6,15 +6,14 @@ messages go out through the real outbox poster to the fake Slack Web API over HT
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlmodel import func, select
 
-from bot.app import create_bolt_app, create_web_client
+from bot.app import create_web_client
 from bot.config import AppConfig
 from bot.digest import send_digest_now, send_due_digests, slack_client
 from bot.flows import apply_feedback, capture
@@ -30,10 +29,10 @@ from models.services.deals import upsert_deal
 from models.services.digest import audience_for, build_digest, user_by_slack_id
 from models.services.feedback import ButtonIn
 from models.workspace import User
-from tests.conftest import INTERNAL_DOMAIN, NOW, REP, SIGNING_SECRET, make_settings
+from tests.conftest import INTERNAL_DOMAIN, NOW, REP, make_settings
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi, SlackCall
 from tests.mail_factory import LEAD, eager_thread
-from tests.slack_signing import FORM_CONTENT_TYPE, command_body, signed_headers
+from tests.slack_requests import crm_answer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MANAGER = REP.model_copy(
@@ -64,13 +63,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlackApi]:
-    """The fake Slack Web API, served over HTTP for the test."""
-    async with FakeSlackApi() as api:
-        yield api
 
 
 @pytest.fixture
@@ -271,17 +263,7 @@ async def test_a_chart_slack_refuses_is_left_out_and_the_digest_still_goes(
 
 
 async def _ask(runtime: Runtime, fake: FakeSlackApi, user_id: str, text: str) -> str:
-    bolt = create_bolt_app(
-        runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
-    )
-    body = command_body("/crm", text, user_id=user_id, response_url=fake.response_url())
-    headers: dict[str, str | Sequence[str]] = dict(
-        signed_headers(body, SIGNING_SECRET, content_type=FORM_CONTENT_TYPE)
-    )
-    seen = len(fake.calls_to("response_url"))
-    response = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
-    assert response.status == 200
-    answer = (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    answer = await crm_answer(runtime, fake, text, user_id=user_id)
     assert answer["response_type"] == "ephemeral"
     return str(answer["text"])
 

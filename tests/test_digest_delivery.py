@@ -40,13 +40,6 @@ def at(hour: int, minute: int = 0, *, day: int = 0) -> datetime:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlackApi]:
-    """The fake Slack Web API, served over HTTP for the test."""
-    async with FakeSlackApi() as api:
-        yield api
-
-
-@pytest.fixture
 def team_config(app_config: AppConfig) -> AppConfig:
     """Managers in New York and Berlin, their reps, an admin in UTC; digests at 08:00."""
     crm = app_config.crm.model_copy(

@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.app import create_bolt_app, create_web_client
 from bot.cli import app as cli
 from bot.cli_merge import dedupe_workspace, merge_lines, undo
 from bot.flows import capture, capture_all_in
@@ -35,9 +33,10 @@ from models.nudge import Nudge
 from models.services.inputs import ActivityIn, PersonIn
 from models.services.merges import MergeError, accept_proposal
 from models.services.nudges import mark_sent
-from tests.conftest import NOW, REP, ROOT, SIGNING_SECRET
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi, dm_channel_id
-from tests.slack_signing import FORM_CONTENT_TYPE, action_body, signed_headers
+from tests.conftest import NOW, REP, ROOT
+from tests.fakes.slack_api import FakeSlackApi, dm_channel_id
+from tests.slack_requests import answer_to
+from tests.slack_signing import action_body
 
 ANA = ("ana.silva@globex.example", "Ana Silva")
 ANA_AGAIN = ("asilva@globex.example", "Ana Silva")  # same company: a strong match
@@ -144,9 +143,6 @@ async def test_a_weak_match_becomes_a_proposal_nudged_to_the_owner(runtime: Runt
 async def _press(
     runtime: Runtime, fake: FakeSlackApi, action_id: str, nudge: Nudge, user: str = REP.slack_id
 ) -> dict[str, Any]:
-    bolt = create_bolt_app(
-        runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
-    )
     payload = {
         "type": "block_actions",
         "user": {"id": user, "username": "dana", "team_id": "T0001"},
@@ -162,12 +158,7 @@ async def _press(
         "actions": [{"type": "button", "action_id": action_id, "block_id": "merge_proposal:1",
                      "value": str(nudge.payload["proposal_id"]), "action_ts": "1732530001.1"}],
     }  # fmt: skip
-    body = action_body(payload)
-    headers = signed_headers(body, SIGNING_SECRET, content_type=FORM_CONTENT_TYPE)
-    seen = len(fake.calls_to("response_url"))
-    response = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=dict(headers)))
-    assert response.status == 200
-    return (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    return await answer_to(runtime, fake, action_body(payload))
 
 
 async def _proposed(runtime: Runtime) -> Nudge:

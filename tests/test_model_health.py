@@ -9,7 +9,7 @@ from models.services.model_health import model_health
 from tests.fakes.slack_api import FakeSlackApi
 from tests.learning.test_drift import DAYS, PER_DAY, simulate
 from tests.learning.test_replay import close, engaged_lead, react
-from tests.test_slash_commands import _ask
+from tests.slack_requests import crm_answer
 
 
 async def health_of(runtime: Runtime) -> dict[str, object]:
@@ -70,8 +70,8 @@ async def test_crm_model_answers_with_version_accuracy_and_drift(runtime: Runtim
     """A signed `/crm model` answers privately with the health lines and the disclosure."""
     await simulate(runtime)
     async with FakeSlackApi() as fake:
-        answer = await _ask(runtime, fake, "model")
-        help_answer = await _ask(runtime, fake, "help")
+        answer = await crm_answer(runtime, fake, "model")
+        help_answer = await crm_answer(runtime, fake, "help")
     text = str(answer["text"])
     assert answer["response_type"] == "ephemeral"
     assert f"*Model* v{DAYS * PER_DAY}" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,13 +33,6 @@ from tests.slack_signing import (
     action_body,
     signed_headers,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlackApi]:
-    """The fake Slack Web API on a loopback port."""
-    async with FakeSlackApi() as api:
-        yield api
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ commit. Real poster, real database, the fake Slack Web API over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -42,13 +41,6 @@ QUIET = DeliveryRules(quiet_start=time(20), quiet_end=time(8), per_rep_per_hour=
 # 03:00 UTC: 22:00 in New York (quiet until 08:00 there = 13:00 UTC), noon in Tokyo
 NIGHT_IN_NEW_YORK = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 NEW_YORK_MORNING = datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlackApi]:
-    """The fake Slack Web API on a loopback port."""
-    async with FakeSlackApi() as api:
-        yield api
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
 
-from bot.api.framework import Call, Operation, not_found, page_of
+from bot.api.framework import Call, Operation, page_of, record_of
 from bot.api.schemas import AccountQuery, AccountRead, Page
 from models.account import Account
 from models.services.profile import like_pattern
@@ -40,10 +40,7 @@ async def list_accounts(call: Call) -> Page[AccountRead]:
 
 async def get_account(call: Call) -> AccountRead:
     """One account."""
-    account = await call.session.get(Account, call.record_id)
-    if account is None or account.workspace_id != call.workspace_id:
-        raise not_found("account")
-    return account_read(account)
+    return account_read(await record_of(call, Account, "account"))
 
 
 OPERATIONS = (

@@ -5,23 +5,14 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 
-from bot.api.framework import Call, Operation, not_found, page_of
+from bot.api.framework import Call, Operation, audit_read, page_of, record_of
 from bot.api.schemas import ActivityQuery, ActivityRead, Page
 from models.activity import Activity, ActivityParticipant
-from models.services.audit import record_audit
 
 
 def activity_read(activity: Activity) -> ActivityRead:
     """The API shape of an activity (its body stays out; the subject is in)."""
     return ActivityRead.model_validate(activity, from_attributes=True)
-
-
-async def _audit_read(call: Call, ids: list[int | None], target_id: int | None = None) -> None:
-    await record_audit(
-        session=call.session, workspace_id=call.workspace_id, actor=call.actor,
-        action="api.read", target_type="activity", target_id=target_id,
-        after={"ids": ids, "path": call.request.path},
-    )  # fmt: skip
 
 
 async def list_activities(call: Call) -> Page[ActivityRead]:
@@ -46,16 +37,14 @@ async def list_activities(call: Call) -> Page[ActivityRead]:
     if query.updated_since is not None:
         where.append(col(Activity.created_at) >= query.updated_since)
     rows, next_path = await page_of(call, select(Activity), Activity.id, where)
-    await _audit_read(call, [a.id for a in rows])
+    await audit_read(call, "activity", [a.id for a in rows])
     return Page[ActivityRead](data=[activity_read(a) for a in rows], next=next_path)
 
 
 async def get_activity(call: Call) -> ActivityRead:
     """One activity."""
-    activity = await call.session.get(Activity, call.record_id)
-    if activity is None or activity.workspace_id != call.workspace_id:
-        raise not_found("activity")
-    await _audit_read(call, [activity.id], activity.id)
+    activity = await record_of(call, Activity, "activity")
+    await audit_read(call, "activity", [activity.id], activity.id)
     return activity_read(activity)
 
 

@@ -16,10 +16,12 @@ from bot.api.framework import (
     Call,
     Operation,
     Reply,
+    audit_read,
     check_hygiene,
     exists,
     not_found,
     page_of,
+    record_of,
 )
 from bot.api.schemas import ContactCreate, ContactQuery, ContactRead, ContactUpdate, Page
 from handlers.calls import e164
@@ -61,14 +63,6 @@ async def contact_reads(call: Call, contacts: list[Contact]) -> list[ContactRead
     ]
 
 
-async def _audit_read(call: Call, ids: list[int | None], target_id: int | None = None) -> None:
-    await record_audit(
-        session=call.session, workspace_id=call.workspace_id, actor=call.actor,
-        action="api.read", target_type="contact", target_id=target_id,
-        after={"ids": ids, "path": call.request.path},
-    )  # fmt: skip
-
-
 async def list_contacts(call: Call) -> Page[ContactRead]:
     """Contacts in id order, filtered (merged duplicates left out)."""
     query: ContactQuery = call.query
@@ -102,21 +96,14 @@ async def list_contacts(call: Call) -> Page[ContactRead]:
             )
         )
     rows, next_path = await page_of(call, select(Contact), Contact.id, where)
-    await _audit_read(call, [c.id for c in rows])
+    await audit_read(call, "contact", [c.id for c in rows])
     return Page[ContactRead](data=await contact_reads(call, rows), next=next_path)
-
-
-async def _contact(call: Call) -> Contact:
-    contact = await call.session.get(Contact, call.record_id)
-    if contact is None or contact.workspace_id != call.workspace_id:
-        raise not_found("contact")
-    return contact
 
 
 async def get_contact(call: Call) -> ContactRead:
     """One contact."""
-    contact = await _contact(call)
-    await _audit_read(call, [contact.id], contact.id)
+    contact = await record_of(call, Contact, "contact")
+    await audit_read(call, "contact", [contact.id], contact.id)
     return (await contact_reads(call, [contact]))[0]
 
 
@@ -166,7 +153,7 @@ def _apply(contact: Contact, changes: dict[str, Any]) -> None:
 async def update_contact(call: Call) -> ContactRead:
     """Change the fields sent; a new title is kept as a change (it is a scoring signal)."""
     body: ContactUpdate = call.body
-    contact = await _contact(call)
+    contact = await record_of(call, Contact, "contact")
     sent = body.model_dump(include=body.model_fields_set)
     if "name" in sent and sent["name"] is None:
         raise ApiError(400, "invalid_body", "name: cannot be null", [{"field": "name"}])
@@ -208,7 +195,7 @@ async def get_profile(call: Call) -> Profile:
     )  # fmt: skip
     if profile is None:
         raise not_found("contact")
-    await _audit_read(call, [profile.contact_id], profile.contact_id)
+    await audit_read(call, "contact", [profile.contact_id], profile.contact_id)
     return profile
 
 

@@ -15,8 +15,8 @@ from bot.api.framework import (
     Reply,
     check_hygiene,
     exists,
-    not_found,
     page_of,
+    record_of,
 )
 from bot.api.schemas import DealCreate, DealQuery, DealRead, DealUpdate, Page
 from models.account import Account
@@ -74,16 +74,9 @@ async def list_deals(call: Call) -> Page[DealRead]:
     return Page[DealRead](data=await deal_reads(call, rows), next=next_path)
 
 
-async def _deal(call: Call) -> Deal:
-    deal = await call.session.get(Deal, call.record_id)
-    if deal is None or deal.workspace_id != call.workspace_id:
-        raise not_found("deal")
-    return deal
-
-
 async def get_deal(call: Call) -> DealRead:
     """One deal."""
-    return (await deal_reads(call, [await _deal(call)]))[0]
+    return (await deal_reads(call, [await record_of(call, Deal, "deal")]))[0]
 
 
 async def _check_links(call: Call, fields: dict[str, Any], contact_ids: list[int]) -> None:
@@ -144,7 +137,7 @@ async def create_deal(call: Call) -> DealRead | Reply:
 async def update_deal(call: Call) -> DealRead:
     """Change the fields sent; a stage move is recorded; an outcome closes the deal."""
     body: DealUpdate = call.body
-    deal = await _deal(call)
+    deal = await record_of(call, Deal, "deal")
     sent = body.model_dump(include=set(FIELDS) & body.model_fields_set)
     for required in ("name", "stage"):
         if required in sent and sent[required] is None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,7 @@ from bot.runtime import Runtime
 from learning.scorer import PendingUpdate
 from models.db import unit_of_work
 from models.integration import ApiToken
+from models.services.audit import record_audit
 from models.services.hygiene import recheck
 from models.services.tokens import authenticate, token_actor
 
@@ -57,6 +58,32 @@ async def check_hygiene(
 def not_found(kind: str) -> ApiError:
     """The standard 404 for a record that is not there (or not in this workspace)."""
     return ApiError(404, "not_found", f"no such {kind}")
+
+
+class _InWorkspace(Protocol):
+    workspace_id: int
+
+
+RecordT = TypeVar("RecordT", bound=_InWorkspace)
+
+
+async def record_of(call: Call, table: type[RecordT], kind: str) -> RecordT:
+    """The record the path names, or the standard 404 if it is not in the caller's workspace."""
+    record = await call.session.get(table, call.record_id)
+    if record is None or record.workspace_id != call.workspace_id:
+        raise not_found(kind)
+    return record
+
+
+async def audit_read(
+    call: Call, target_type: str, ids: list[int | None], target_id: int | None = None
+) -> None:
+    """Record a read of personal data: which records, through which path."""
+    await record_audit(
+        session=call.session, workspace_id=call.workspace_id, actor=call.actor,
+        action="api.read", target_type=target_type, target_id=target_id,
+        after={"ids": ids, "path": call.request.path},
+    )  # fmt: skip
 
 
 @dataclass

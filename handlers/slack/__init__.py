@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
 from bot.runtime import Runtime
 
 
@@ -12,3 +14,14 @@ def runtime_of(context: dict[str, Any]) -> Runtime:
     runtime = context["runtime"]
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+def button_number(action: dict[str, Any]) -> int | None:
+    """The record id a button carries as its value, or None if the value is not one."""
+    value = str(action.get("value", ""))
+    return int(value) if value.isdigit() else None
+
+
+async def answer_privately(respond: AsyncRespond, text: str) -> None:
+    """Tell only the presser, leaving the message with the button as it is."""
+    await respond(text=text, response_type="ephemeral", replace_original=False)

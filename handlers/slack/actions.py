@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.flows import apply_feedback
 from handlers.blocks import FEEDBACK_ACTIONS
-from handlers.slack import runtime_of
+from handlers.slack import answer_privately, button_number, runtime_of
 from models.services.feedback import ButtonIn
 
 ACTIONS = FEEDBACK_ACTIONS
@@ -19,11 +19,11 @@ ACTIONS = FEEDBACK_ACTIONS
 
 def button_in(body: dict[str, Any], action: dict[str, Any]) -> ButtonIn | None:
     """The verdict a feedback button carries, or None if its value is not a nudge id."""
-    value = str(action.get("value", ""))
-    if not value.isdigit():
+    nudge_id = button_number(action)
+    if nudge_id is None:
         return None
     label = action.get("action_id") == FEEDBACK_ACTIONS[0]
-    return ButtonIn(nudge_id=int(value), slack_user_id=str(body["user"]["id"]), label=label)
+    return ButtonIn(nudge_id=nudge_id, slack_user_id=str(body["user"]["id"]), label=label)
 
 
 async def handle_feedback_action(
@@ -38,10 +38,9 @@ async def handle_feedback_action(
     button = button_in(body, action)
     result = await apply_feedback(runtime_of(context), button) if button else None
     if result is None:
-        await respond(
-            text="Nothing to learn from that: you already gave this verdict, or the nudge is gone.",
-            response_type="ephemeral",
-            replace_original=False,
+        await answer_privately(
+            respond,
+            "Nothing to learn from that: you already gave this verdict, or the nudge is gone.",
         )
 
 

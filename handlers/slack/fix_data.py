@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.runtime import Runtime
 from handlers.blocks import escape_mrkdwn, section, truncate
 from handlers.blocks_hygiene import FIX_ACTION, RECORD_LABEL, render_rules
-from handlers.slack import runtime_of
+from handlers.slack import answer_privately, button_number, runtime_of
 from handlers.slack.verbs import Answer, verb
 from models.contact import Contact
 from models.db import unit_of_work
@@ -157,19 +157,17 @@ async def handle_fix_button(
     """Open the fix modal for the issue on the button, unless it is already closed."""
     await ack()
     runtime = runtime_of(context)
-    value = str(action.get("value", ""))
+    issue_id = button_number(action)
     async with unit_of_work(runtime.sessions) as session:
-        issue = await session.get(HygieneIssue, int(value)) if value.isdigit() else None
+        issue = await session.get(HygieneIssue, issue_id) if issue_id is not None else None
         name = await _record_name(session, issue) if issue is not None else ""
     if issue is None or issue.workspace_id != runtime.workspace_id or issue.closed_at:
-        await respond(
-            text="Nothing to fix: this was already fixed, or the record is gone.",
-            response_type="ephemeral",
-            replace_original=False,
+        await answer_privately(
+            respond, "Nothing to fix: this was already fixed, or the record is gone."
         )
         return
     if not await _may_fix(runtime, issue, str(body.get("user", {}).get("id", ""))):
-        await respond(text=NOT_YOURS, response_type="ephemeral", replace_original=False)
+        await answer_privately(respond, NOT_YOURS)
         return
     view = await fix_view(runtime, issue, name)
     await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)

@@ -12,7 +12,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot.runtime import Runtime
 from handlers.blocks import mention
 from handlers.blocks_merge import MERGE_ACTIONS, render_merge_answer
-from handlers.slack import runtime_of
+from handlers.slack import answer_privately, button_number, runtime_of
 from models.db import unit_of_work
 from models.hygiene import MergeProposal
 from models.services.access import may_act_on
@@ -58,18 +58,18 @@ async def handle_merge_action(
 ) -> None:
     """Ack at once; merge or remember; replace the buttons with the outcome."""
     await ack()
-    value = str(action.get("value", ""))
-    if not value.isdigit():
+    proposal_id = button_number(action)
+    if proposal_id is None:
         await respond(text="That button no longer points at a proposal.", replace_original=False)
         return
     runtime = runtime_of(context)
     user_id = str(body["user"]["id"])
     try:
         line = await answer_proposal(
-            runtime, int(value), user_id, merge=action.get("action_id") == MERGE_ACTIONS[0]
+            runtime, proposal_id, user_id, merge=action.get("action_id") == MERGE_ACTIONS[0]
         )
     except MergeError as exc:
-        await respond(text=str(exc), response_type="ephemeral", replace_original=False)
+        await answer_privately(respond, str(exc))
         return
     container = body.get("container") or {}
     async with unit_of_work(runtime.sessions) as session:

@@ -17,7 +17,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.runtime import Runtime
 from handlers.blocks import MARK_CONTACTED, SNOOZE_ACTIONS, mention
-from handlers.slack import runtime_of
+from handlers.slack import answer_privately, button_number, runtime_of
 from models.db import unit_of_work
 from models.services.nudge_actions import ActionResult, mark_contacted, snooze_nudge
 
@@ -55,20 +55,19 @@ async def handle_nudge_action(
 ) -> None:
     """Ack, apply the button once, and tell the presser only when nothing changed."""
     await ack()
-    value, action_id = str(action.get("value", "")), str(action.get("action_id", ""))
+    nudge_id, action_id = button_number(action), str(action.get("action_id", ""))
     user_id = str((body.get("user") or {}).get("id", ""))
-    if not value.isdigit() or not user_id:
-        await respond(text=GONE, response_type="ephemeral", replace_original=False)
+    if nudge_id is None or not user_id:
+        await answer_privately(respond, GONE)
         return
-    result = await _press(runtime_of(context), action_id, int(value), user_id)
-    log.info("nudge.action", action=action_id, nudge_id=int(value), outcome=result.outcome)
+    result = await _press(runtime_of(context), action_id, nudge_id, user_id)
+    log.info("nudge.action", action=action_id, nudge_id=nudge_id, outcome=result.outcome)
     if result.outcome == "gone":
-        await respond(text=GONE, response_type="ephemeral", replace_original=False)
+        await answer_privately(respond, GONE)
     elif result.outcome == "refused":
-        await respond(text=REFUSED, response_type="ephemeral", replace_original=False)
+        await answer_privately(respond, REFUSED)
     elif result.outcome == "already":
-        await respond(text=_already(action_id, result), response_type="ephemeral",
-                      replace_original=False)  # fmt: skip
+        await answer_privately(respond, _already(action_id, result))
 
 
 def register(app: AsyncApp) -> None:

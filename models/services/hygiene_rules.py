@@ -349,6 +349,24 @@ def close_date_past(rule: CloseDatePastRule, facts: DealFacts) -> list[Finding]:
     ]
 
 
+def _untouched(
+    entity_type: str,
+    entity_id: int,
+    owner: int | None,
+    rule: NoActivityRule,
+    last: datetime,
+    now: datetime,
+) -> list[Finding]:
+    """The finding for a record last touched at ``last``, if that is ``rule.days`` or more ago."""
+    if now - last < timedelta(days=rule.days):
+        return []
+    return [
+        _finding(
+            entity_type, entity_id, rule.rule, owner, days=rule.days, last=last.date().isoformat()
+        )
+    ]
+
+
 def deal_inactivity(rule: NoActivityRule, facts: DealFacts) -> list[Finding]:
     """Open deals with nothing on them or their contacts for ``days`` (counted from creation)."""
     if "deal" not in rule.applies_to:
@@ -356,17 +374,7 @@ def deal_inactivity(rule: NoActivityRule, facts: DealFacts) -> list[Finding]:
     found = []
     for deal_id, deal in _open_deals(facts):
         last = max(facts.last_activity.get(deal_id, deal.created_at), deal.created_at)
-        if facts.now - last >= timedelta(days=rule.days):
-            found.append(
-                _finding(
-                    "deal",
-                    deal_id,
-                    rule.rule,
-                    deal.owner_id,
-                    days=rule.days,
-                    last=last.date().isoformat(),
-                )
-            )
+        found += _untouched("deal", deal_id, deal.owner_id, rule, last, facts.now)
     return found
 
 
@@ -423,17 +431,7 @@ def contact_inactivity(rule: NoActivityRule, facts: ContactFacts) -> list[Findin
         if contact.owner_id is None:
             continue
         last = max(contact.last_touch_at or contact.created_at, contact.created_at)
-        if facts.now - last >= timedelta(days=rule.days):
-            found.append(
-                _finding(
-                    "contact",
-                    contact.id,
-                    rule.rule,
-                    contact.owner_id,
-                    days=rule.days,
-                    last=last.date().isoformat(),
-                )
-            )
+        found += _untouched("contact", contact.id, contact.owner_id, rule, last, facts.now)
     return found
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -46,13 +45,6 @@ from tests.nudge_world import (
 )
 
 # --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlackApi]:
-    """The fake Slack Web API on a loopback port."""
-    async with FakeSlackApi() as api:
-        yield api
 
 
 @pytest.fixture

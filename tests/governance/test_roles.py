@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlmodel import select
 
-from bot.app import create_bolt_app, create_web_client
 from bot.config import AppConfig
 from bot.flows import capture
 from bot.runtime import Runtime, close_runtime, open_runtime
@@ -20,9 +18,10 @@ from models.services.access import viewer_for
 from models.services.audit import AuditFilter, list_audit
 from models.services.inputs import ActivityIn, PersonIn
 from models.services.roles import grant_role
-from tests.conftest import NOW, REP, SIGNING_SECRET, make_settings
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
-from tests.slack_signing import FORM_CONTENT_TYPE, action_body, command_body, signed_headers
+from tests.conftest import NOW, REP, make_settings
+from tests.fakes.slack_api import FakeSlackApi
+from tests.slack_requests import answer_to, crm_answer
+from tests.slack_signing import action_body
 
 ADMIN, GROUP_MANAGER, GROUP = "U0ADMIN1", "U0MGR001", "S0MANAGERS"
 
@@ -39,17 +38,7 @@ async def governed(database_url: str, app_config: AppConfig) -> AsyncIterator[Ru
 
 
 async def _ask(runtime: Runtime, fake: FakeSlackApi, user: str, text: str) -> str:
-    bolt = create_bolt_app(
-        runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
-    )
-    body = command_body("/crm", text, user_id=user, response_url=fake.response_url())
-    headers: dict[str, str | Sequence[str]] = dict(
-        signed_headers(body, SIGNING_SECRET, content_type=FORM_CONTENT_TYPE)
-    )
-    seen = len(fake.calls_to("response_url"))
-    response = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
-    assert response.status == 200
-    answer = (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    answer = await crm_answer(runtime, fake, text, user_id=user)
     assert answer["response_type"] == "ephemeral"
     assert "Automated by Nudge" in str(answer["blocks"])
     return str(answer["text"])
@@ -93,9 +82,6 @@ async def test_roles_come_from_config_groups_and_admin_command(governed: Runtime
 async def _press(
     runtime: Runtime, fake: FakeSlackApi, user: str, action_id: str, value: str
 ) -> str:
-    bolt = create_bolt_app(
-        runtime, client=create_web_client(BOT_TOKEN, fake.base_url), signing_secret=SIGNING_SECRET
-    )
     payload = {
         "type": "block_actions", "user": {"id": user, "team_id": "T0001"},
         "api_app_id": "A0001", "token": "fake-verification-token",
@@ -107,12 +93,7 @@ async def _press(
         "actions": [{"type": "button", "action_id": action_id, "block_id": "privacy_forget",
                      "value": value, "action_ts": "1732530001.1"}],
     }  # fmt: skip
-    body = action_body(payload)
-    headers = signed_headers(body, SIGNING_SECRET, content_type=FORM_CONTENT_TYPE)
-    seen = len(fake.calls_to("response_url"))
-    response = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=dict(headers)))
-    assert response.status == 200
-    answer = (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    answer = await answer_to(runtime, fake, action_body(payload))
     assert "Automated by Nudge" in str(answer["blocks"])
     return str(answer["text"])
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlmodel import select
 
-from bot.app import create_bolt_app, create_web_client
 from bot.flows import capture
 from bot.runtime import Runtime
 from handlers.mail_capture import email_input
@@ -21,9 +17,10 @@ from models.db import unit_of_work
 from models.hygiene import HygieneIssue
 from models.services.deals import upsert_deal
 from models.workspace import User
-from tests.conftest import INTERNAL_DOMAIN, NOW, REP, SIGNING_SECRET
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
+from tests.conftest import INTERNAL_DOMAIN, NOW, REP
+from tests.fakes.slack_api import FakeSlackApi
 from tests.mail_factory import eager_thread, message
+from tests.slack_requests import answer_to, bolt_for, dispatch_signed
 from tests.slack_signing import (
     DEFAULT_TRIGGER_ID,
     FORM_CONTENT_TYPE,
@@ -31,7 +28,6 @@ from tests.slack_signing import (
     action_body,
     command_body,
     event_body,
-    signed_headers,
 )
 
 REP2 = TeamMember(slack_id="U0REP02", email=f"sam.ortiz@{INTERNAL_DOMAIN}", name="Sam Ortiz")
@@ -116,28 +112,12 @@ async def build_world(runtime: Runtime) -> World:
     return World(ana, mallory, bob, globex.id, initech.id)
 
 
-def bolt_for(runtime: Runtime, fake: FakeSlackApi) -> AsyncApp:
-    """The real Bolt app, its Web API pointed at the fake."""
-    client = create_web_client(BOT_TOKEN, fake.base_url)
-    return create_bolt_app(runtime, client=client, signing_secret=SIGNING_SECRET)
-
-
-async def _dispatch(bolt: AsyncApp, body: str, content_type: str) -> None:
-    headers: dict[str, str | Sequence[str]] = dict(
-        signed_headers(body, SIGNING_SECRET, content_type=content_type)
-    )
-    response = await bolt.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
-    assert response.status == 200, response.body
-
-
 async def ask(
     runtime: Runtime, fake: FakeSlackApi, command: str, text: str, *, user: str = REP.slack_id
 ) -> dict[str, Any]:
     """Send a signed slash command; returns what was answered through response_url."""
-    seen = len(fake.calls_to("response_url"))
     body = command_body(command, text, user_id=user, response_url=fake.response_url())
-    await _dispatch(bolt_for(runtime, fake), body, FORM_CONTENT_TYPE)
-    return (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    return await answer_to(runtime, fake, body)
 
 
 async def press(
@@ -166,20 +146,17 @@ async def press(
         "actions": [{"action_id": action_id, "value": value, "type": "button",
                      "block_id": "b1", "action_ts": "1732530200.000300"}],
     }  # fmt: skip
-    in_view = (container or {}).get("type") == "view"
-    if not in_view:
-        payload["response_url"] = fake.response_url()
-    seen = len(fake.calls_to("response_url"))
-    await _dispatch(bolt_for(runtime, fake), action_body(payload), FORM_CONTENT_TYPE)
-    if in_view:
+    if (container or {}).get("type") == "view":
+        await dispatch_signed(bolt_for(runtime, fake), action_body(payload), FORM_CONTENT_TYPE)
         return None
-    return (await fake.wait_for("response_url", count=seen + 1))[-1].params
+    payload["response_url"] = fake.response_url()
+    return await answer_to(runtime, fake, action_body(payload))
 
 
 async def open_home(runtime: Runtime, fake: FakeSlackApi, user: str, event_id: str) -> None:
     """Send ``app_home_opened`` for the Home tab."""
     event = {"type": "app_home_opened", "user": user, "channel": "D0001", "tab": "home",
              "event_ts": "1732530000.000100"}  # fmt: skip
-    await _dispatch(
+    await dispatch_signed(
         bolt_for(runtime, fake), event_body(event, event_id=event_id), JSON_CONTENT_TYPE
     )
