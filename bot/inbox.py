@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.flows import capture_all_in, capture_in
 from bot.intake import Arrival, Intake
@@ -29,6 +30,7 @@ from models.types import utcnow
 
 log = structlog.get_logger(__name__)
 MAX_BODY = 5 * 1024 * 1024
+CLASH_TRIES = 4
 
 
 class Inbox:
@@ -75,12 +77,24 @@ class Inbox:
         return len(raws)
 
     async def _process(self, raw_id: int) -> int:
-        """Capture one body; if storing it fails, quarantine it so it never blocks the rest."""
-        try:
-            return await self._capture(raw_id)
-        except Exception as exc:
-            log.warning("inbox.unstorable", raw_id=raw_id, error=type(exc).__name__)
-            return await self._set_aside(raw_id, f"could not be stored: {type(exc).__name__}")
+        """Capture one body; if storing it fails, quarantine it so it never blocks the rest.
+
+        A clash with another worker writing the same contact or account at the same moment
+        (a unique key, a deadlock, a serialization failure) is tried again, up to
+        ``CLASH_TRIES`` times: the second try sees the other worker's committed rows.
+        """
+        error: Exception | None = None
+        for attempt in range(1, CLASH_TRIES + 1):
+            try:
+                return await self._capture(raw_id)
+            except (IntegrityError, OperationalError) as exc:
+                error = exc
+                log.info("inbox.clash", raw_id=raw_id, attempt=attempt, error=type(exc).__name__)
+            except Exception as exc:
+                error = exc
+                break
+        log.warning("inbox.unstorable", raw_id=raw_id, error=type(error).__name__)
+        return await self._set_aside(raw_id, f"could not be stored: {type(error).__name__}")
 
     async def _set_aside(self, raw_id: int, reason: str) -> int:
         async with unit_of_work(self.runtime.sessions) as session:

@@ -8,12 +8,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import models
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
+LOCK_KEY = 0x4E554447  # "NUDG": one key for every Nudge process migrating a database
 
 
 def alembic_config() -> Config:
@@ -30,8 +32,14 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (the newest by default)."""
+    """Bring the database to ``revision`` (the newest by default).
+
+    On PostgreSQL, workers starting together take turns (a transaction-level advisory
+    lock): the first migrates, the others then find nothing left to do.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
         await connection.run_sync(_upgrade, revision)
 
 
