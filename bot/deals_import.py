@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from bot.lease import learning_turn
 from bot.runtime import Runtime
 from models.db import unit_of_work
 from models.deal import Deal
@@ -129,7 +130,8 @@ async def _load(runtime: Runtime, row: DealRow) -> Deal:
 
 async def _close(runtime: Runtime, deal: Deal, row: DealRow) -> int:
     assert row.closed_at is not None
-    async with runtime.scorer.update() as pending, unit_of_work(runtime.sessions) as session:
+    async with learning_turn(runtime) as turn:
+        session, pending = turn.session, turn.pending
         fresh = await session.get(Deal, deal.id)
         assert fresh is not None
         return await close_deal(

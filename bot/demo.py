@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from bot.config import AppConfig
 from bot.flows import apply_feedback, capture, sweep
+from bot.lease import learning_turn
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.sample_data import SampleData, SampleDeal, SampleEvent, generate
@@ -119,7 +120,8 @@ async def _open_deal(runtime: Runtime, deal: SampleDeal, owner_email: str) -> No
 
 
 async def _close_deal(runtime: Runtime, deal: SampleDeal) -> int:
-    async with runtime.scorer.update() as pending, unit_of_work(runtime.sessions) as session:
+    async with learning_turn(runtime) as turn:
+        session, pending = turn.session, turn.pending
         query = select(Deal).where(
             Deal.workspace_id == runtime.workspace_id, Deal.external_id == deal.external_id
         )
