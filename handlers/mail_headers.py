@@ -75,14 +75,15 @@ def _simple_mailboxes(text: str) -> list[tuple[str, str]] | None:
     """
     pairs: list[tuple[str, str]] = []
     position = 0
-    for match in _SIMPLE_MAILBOX.finditer(text):
-        if match.start() != position:
+    while position < len(text):  # anchored at each mailbox: one attempt each, never a rescan
+        match = _SIMPLE_MAILBOX.match(text, position)
+        if match is None:
             return None
         quoted = match["quoted"]
         display_name = (match["plain"] or "").strip() if quoted is None else quoted
         pairs.append((display_name, match["angle"] or match["bare"]))
         position = match.end()
-    return pairs if position == len(text) else None
+    return pairs
 
 
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")

@@ -26,12 +26,23 @@ def _codec_name(charset: str | None) -> str | None:
         return None
 
 
+# Codecs that turn escapes in the data into arbitrary characters: no mail is written in them.
+_ESCAPE_CODECS = frozenset({"unicode-escape", "raw-unicode-escape"})
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _try_decode(data: bytes, codec: str) -> str | None:
-    """The data decoded strictly with the codec, or None if it does not fit."""
+    """The data decoded strictly with the codec, or None if it does not fit.
+
+    Text no database can store (a lone surrogate, as UTF-7 can produce) does not fit.
+    """
+    if codec in _ESCAPE_CODECS or not codecs.lookup(codec)._is_text_encoding:
+        return None
     try:
-        return data.decode(codec)
+        text = data.decode(codec)
     except (LookupError, UnicodeError):
         return None
+    return None if _SURROGATE.search(text) else text
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -63,14 +74,28 @@ def decode_words(text: str) -> str:
     """
     if "=?" not in text:
         return text
+    parts: list[str] = []
+    position, after_word = 0, False
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position : match.start()]
+        if not (after_word and not between.strip()):  # space between two words is dropped
+            parts.append(between)
+        parts.append(_decode_word(match[0]))
+        position, after_word = match.end(), True
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _decode_word(word: str) -> str:
+    """One encoded word; the text around words is never touched (a literal ``\\u00e9`` stays)."""
     try:
-        chunks = decode_header(text)
-    except HeaderParseError:
-        return text
-    return "".join(
-        decode_bytes(chunk, charset or "raw-unicode-escape") if isinstance(chunk, bytes) else chunk
-        for chunk, charset in chunks
-    )
+        ((chunk, charset),) = decode_header(word)
+    except (HeaderParseError, ValueError):
+        return word
+    return decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk
 
 
 def collapse(text: str) -> str:

@@ -78,46 +78,25 @@ def only_activity(raw: bytes) -> ActivityIn:
     return item
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: handlers/mail_text.py decode_words decodes the unencoded chunks that "
-    "email.header.decode_header returns (charset None) with 'raw-unicode-escape', so a "
-    "literal '\\ud800' in a Subject or display name becomes a lone surrogate (neither "
-    "SQLite nor PostgreSQL can encode one: test_capture_property) and a literal '\\u00e9' "
-    "becomes 'é'; decode those chunks as ASCII/UTF-8 text instead",
-)
 @pytest.mark.parametrize(
     ("subject", "expected"),
     [(b"=?utf-8?q?Re:?= \\ud800", "Re: \\ud800"), (b"=?utf-8?q?Re:?= \\u00e9", "Re: \\u00e9")],
+    ids=["surrogate-escape", "latin-escape"],
 )
 def test_backslashes_next_to_an_encoded_word_are_text(subject: bytes, expected: str) -> None:
     assert only_activity(subject_mail(subject)).subject == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: handlers/mail_text.py decode_bytes accepts every codec Python knows; "
-    "'utf-7' (a real mail charset) decodes '+2AA-' to a lone surrogate and "
-    "'unicode_escape' turns backslash escapes into any character: the body is not valid "
-    "Unicode (SQLite and PostgreSQL refuse it; see test_capture_property)",
-)
 @pytest.mark.parametrize(
-    ("charset", "body"), [(b"utf-7", b"+2AA-"), (b"unicode_escape", b"a\\ud800b")]
+    ("charset", "body"),
+    [(b"utf-7", b"+2AA-"), (b"unicode_escape", b"a\\ud800b")],
+    ids=["utf-7-surrogate", "unicode-escape"],
 )
 def test_a_declared_charset_never_yields_invalid_unicode(charset: bytes, body: bytes) -> None:
     body_text = only_activity(subject_mail(b"Hi", body=body, charset=charset)).body or ""
     body_text.encode("utf-8")  # raises UnicodeEncodeError on a lone surrogate
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="bug: handlers/mail_headers.py _simple_mailboxes runs _SIMPLE_MAILBOX.finditer, "
-    "which retries the pattern at every position and backtracks over the whole run of "
-    "address characters each time: quadratic in the header's length (a To: of 16,000 'a' "
-    "takes 2 s, 40,000 take 13 s, 1 MB would take hours) and one such mail stalls a "
-    "mailbox or an import",
-)
 def test_a_long_address_header_is_read_in_linear_time() -> None:
     """40,000 characters in To: must parse in well under a second, not 13 s (run apart)."""
     code = (
