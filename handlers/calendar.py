@@ -44,6 +44,7 @@ request of the same SEQUENCE loses its answer when that request arrives.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -81,15 +82,18 @@ def meetings_from_ics(
     Events that cannot be read share one quarantine row holding the data as given, with a
     reason per event; the others are captured all the same.
     """
+    bad: list[tuple[str, str]] = []
+    problem = "no complete VCALENDAR in the data"
     try:
         calendars = Calendar.from_ical(data, multiple=True)
     except Exception as exc:  # the parser raises many types for unreadable bytes
-        return [QuarantineIn(source, f"unreadable calendar data: {exc}", data)]
+        calendars, problem = [], f"unreadable calendar data: {exc}"
     if not calendars:
-        return [QuarantineIn(source, "no complete VCALENDAR in the data", data)]
+        calendars, bad = _event_by_event(data)
+    if not calendars and not bad:
+        return [QuarantineIn(source, problem, data)]
     domains = normalise_domains(internal_domains)
     found: list[CalendarInput] = []
-    bad: list[tuple[str, str]] = []
     for calendar in calendars:
         for event in calendar.walk("VEVENT"):
             try:
@@ -104,6 +108,46 @@ def meetings_from_ics(
         digest = hashlib.sha256(data).hexdigest()
         found.append(SkippedIn(source, f"sha256:{digest}", "no events"))
     return found
+
+
+_UID_LINE = re.compile(r"^UID[;:](?:[^:\r\n]*:)?(.*)$", re.MULTILINE)
+
+
+def _event_by_event(data: bytes) -> tuple[list[Calendar], list[tuple[str, str]]]:
+    """When the whole data cannot be parsed: each VEVENT on its own, with the calendar's
+    other lines (its time zones), so one broken event loses only itself.
+
+    Returns the calendars that parsed (one event each) and (UID, reason) of the others.
+    """
+    text = data.decode("utf-8", "replace")
+    outside: list[str] = []
+    events: list[list[str]] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        upper = line.strip().upper()
+        if current is None and upper == "BEGIN:VEVENT":
+            current = [line]
+        elif current is not None:
+            current.append(line)
+            if upper == "END:VEVENT":
+                events.append(current)
+                current = None
+        elif upper != "END:VCALENDAR":
+            outside.append(line)
+    parsed: list[Calendar] = []
+    bad: list[tuple[str, str]] = []
+    for lines in events:
+        try:
+            calendar = Calendar.from_ical("\r\n".join([*outside, *lines, "END:VCALENDAR"]))
+            problem = None if calendar.walk("VEVENT") else "its components are not closed"
+        except Exception as exc:  # as above: many exception types for one broken event
+            problem = str(exc)
+        if problem is None:
+            parsed.append(calendar)
+        else:
+            uid = _UID_LINE.search("\n".join(lines))
+            bad.append((uid[1].strip() if uid else "", f"unreadable event: {problem}"))
+    return parsed, bad
 
 
 def read_ics_files(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -93,14 +92,6 @@ BAD_ALARM = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: handlers/calendar.py meetings_from_ics reads the whole data with one "
-    "Calendar.from_ical call; icalendar records bad values of a VEVENT's own properties in "
-    "event.errors, but raises for a bad value in a component inside it (VALARM TRIGGER, "
-    "REPEAT, an X- component) or a stray/unclosed BEGIN/END there, so the whole file is "
-    "quarantined and the good events next to it are not captured",
-)
 @given(bad=badly_nested_events(), good_first=st.booleans())
 @example(bad=BAD_ALARM, good_first=True)
 def test_a_good_event_survives_a_neighbour_with_a_broken_component_inside(
