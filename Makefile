@@ -22,10 +22,10 @@ demo: migrate
 	$(BIN)/nudge demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not fault"
+	$(BIN)/python -m pytest -n auto -m "not slow and not fault"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -8,6 +8,8 @@ check queues only the digests that are due and not yet claimed (see :mod:`bot.di
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -85,36 +87,76 @@ async def digests_due(runtime: Runtime) -> int:
     return await send_due_digests(runtime, slack_client(runtime))
 
 
-def create_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+Job = Callable[[Runtime], Awaitable[object]]
+
+
+class RunningJobs:
+    """Scheduled runs in flight. APScheduler's shutdown cancels them, which could cut a
+    transaction in half; a stop pauses the scheduler and lets them finish instead."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def track(self, job: Job) -> Job:
+        """``job``, recorded while it runs."""
+
+        @functools.wraps(job)
+        async def run(runtime: Runtime) -> object:
+            task = asyncio.current_task()
+            assert task is not None
+            self._tasks.add(task)
+            try:
+                return await job(runtime)
+            finally:
+                self._tasks.discard(task)
+
+        return run
+
+    async def finish(self) -> None:
+        """Wait for every run in flight (their errors were logged by the scheduler)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler, running: RunningJobs) -> None:
+    """No new runs; the ones in flight finish; then shut down."""
+    scheduler.pause()
+    await running.finish()
+    scheduler.shutdown(wait=False)
+
+
+def create_scheduler(runtime: Runtime, running: RunningJobs | None = None) -> AsyncIOScheduler:
     """The scheduler with Nudge's jobs; a run late by up to six hours still happens."""
     scheduler = AsyncIOScheduler(
         timezone="UTC", job_defaults={"misfire_grace_time": GRACE_S, "coalesce": True}
     )
     at = runtime.config.crm.digest_time
+    track = running.track if running is not None else (lambda job: job)
     scheduler.add_job(
-        daily_hot_lead_sweep,
+        track(daily_hot_lead_sweep),
         CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
         args=[runtime],
         id="hot-lead-sweep",
         replace_existing=True,
     )
     scheduler.add_job(
-        daily_hygiene_sweep,
+        track(daily_hygiene_sweep),
         CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
         args=[runtime],
         id="hygiene-sweep",
         replace_existing=True,
     )
     scheduler.add_job(
-        digests_due,
+        track(digests_due),
         CronTrigger(minute=f"{at.minute % 15}-59/15", timezone="UTC"),
         args=[runtime],
         id="digests",
         replace_existing=True,
     )
-    scheduler.add_job(digests_due, args=[runtime], id="digests-catch-up", replace_existing=True)
     scheduler.add_job(
-        check_deal_nudges,
+        track(digests_due), args=[runtime], id="digests-catch-up", replace_existing=True
+    )
+    scheduler.add_job(
+        track(check_deal_nudges),
         "interval",
         minutes=runtime.config.crm.nudges.check_every_minutes,
         args=[runtime],

@@ -20,7 +20,7 @@ from bot.intake import Intake
 from bot.mailboxes import start_listeners
 from bot.outbox import OutboxPoster
 from bot.runtime import Runtime
-from bot.scheduler import create_scheduler
+from bot.scheduler import RunningJobs, create_scheduler, stop_scheduler
 from bot.sources import WEBHOOK_SOURCES
 from handlers.webhook import WebhookSource
 
@@ -72,10 +72,11 @@ async def _run_mailboxes(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _run_scheduler(app: web.Application) -> AsyncIterator[None]:
-    scheduler = create_scheduler(app[RUNTIME])
+    running = RunningJobs()
+    scheduler = create_scheduler(app[RUNTIME], running)
     scheduler.start()
     yield
-    scheduler.shutdown(wait=False)
+    await stop_scheduler(scheduler, running)
 
 
 def create_web_app(

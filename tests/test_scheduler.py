@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import func, select
 
 from bot.flows import capture
 from bot.runtime import Runtime
-from bot.scheduler import GRACE_S, create_scheduler, daily_hot_lead_sweep, daily_hygiene_sweep
+from bot.scheduler import (
+    GRACE_S,
+    RunningJobs,
+    create_scheduler,
+    daily_hot_lead_sweep,
+    daily_hygiene_sweep,
+    stop_scheduler,
+)
 from handlers.mail_capture import email_input
 from models.db import unit_of_work
 from models.jobs import JobRun
@@ -91,3 +99,20 @@ async def test_the_daily_hygiene_sweep_finds_what_time_broke_once_a_day(
     assert {(kind, ident, rule) for kind, ident, rule, _ in await open_issues(world)} == {
         ("deal", deal, "close_date_past")
     }
+
+
+async def test_a_stop_lets_a_running_job_finish_instead_of_cutting_it(runtime: Runtime) -> None:
+    running, started, finished = RunningJobs(), asyncio.Event(), asyncio.Event()
+
+    async def slow(_runtime: Runtime) -> int:
+        started.set()
+        await asyncio.sleep(0.05)
+        finished.set()
+        return 1
+
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(running.track(slow), args=[runtime])
+    scheduler.start()
+    await started.wait()
+    await stop_scheduler(scheduler, running)
+    assert finished.is_set()
