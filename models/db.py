@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import Connection, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -25,6 +25,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+    """SQLite's Python driver opens a transaction only before a write, so a SAVEPOINT that
+    comes first would be the outermost transaction and its RELEASE would commit alone,
+    apart from the rest of the unit of work. Open the real transaction first."""
+    driver = getattr(connection.connection.dbapi_connection, "_connection", None)
+    if not getattr(driver, "in_transaction", True):  # a write may already have opened it
+        connection.exec_driver_sql("BEGIN")
+
+
 def create_engine(async_url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout, and its folder."""
     url = make_url(async_url)
@@ -33,6 +42,7 @@ def create_engine(async_url: str) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(async_url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _begin_before_savepoint)
         return engine
     return create_async_engine(async_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

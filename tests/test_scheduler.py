@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import func, select
 
@@ -116,3 +117,17 @@ async def test_a_stop_lets_a_running_job_finish_instead_of_cutting_it(runtime: R
     await started.wait()
     await stop_scheduler(scheduler, running)
     assert finished.is_set()
+
+
+async def test_a_claim_is_undone_with_the_transaction_that_made_it(runtime: Runtime) -> None:
+    """The claim's savepoint must not commit on its own (SQLite's driver once let it)."""
+
+    async def claim_then_fail() -> None:
+        async with unit_of_work(runtime.sessions) as session:
+            assert await claim_run(session=session, job="digest:U1", period="p", worker="w")
+            raise RuntimeError("the work failed after the claim")
+
+    with pytest.raises(RuntimeError):
+        await claim_then_fail()
+    async with unit_of_work(runtime.sessions) as session:
+        assert (await session.exec(select(JobRun))).all() == []
