@@ -141,7 +141,7 @@ class HomePublisher:
         runtime: Runtime,
         client: AsyncWebClient,
         *,
-        poll_s: float = 10.0,
+        poll_s: float = 1.0,
         pace_s: float = 0.2,
     ) -> None:
         self.runtime = runtime
