@@ -16,22 +16,18 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from pydantic import SecretStr
-from rich.console import Console
 from sqlmodel import col, func, select
 
 from bench.results import record, summary
+from bench.serving import serve_until
 from bot.app import create_bolt_app, create_web_client
 from bot.config import load_config
 from bot.demo import demo_config
 from bot.imports import import_mail
-from bot.outbox import OutboxPoster
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.sample_data import generate
 from bot.settings import Settings, to_async_url
-from bot.terminal import TerminalTransport
-from bot.web import create_web_app
 from handlers.signing import generic_headers
 from models.activity import RawItem
 from models.db import create_engine, session_factory, unit_of_work
@@ -124,14 +120,7 @@ async def _serve(folder: Path, port: int, stop_file: Path) -> None:
         client=create_web_client("xoxb-bench", runtime.settings.api_base_url),
         signing_secret="bench",
     )
-    poster = OutboxPoster(runtime.sessions, TerminalTransport(Console(quiet=True)))
-    runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    while not stop_file.exists():  # noqa: ASYNC110, ASYNC240 - the parent signals by a file
-        await asyncio.sleep(0.1)
-    await runner.cleanup()
-    await close_runtime(runtime)
+    await serve_until(runtime, bolt, port, stop_file)
 
 
 def serve(folder: Path, port: int, stop_file: Path) -> None:

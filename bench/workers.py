@@ -21,19 +21,15 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiohttp import web
-from rich.console import Console
 
 from bench.ingest import NOW, ROOT, SECRET, _event, _settings
 from bench.results import record, summary
+from bench.serving import serve_until
 from bot.app import create_bolt_app, create_web_client
 from bot.config import load_config
 from bot.demo import demo_config
-from bot.outbox import OutboxPoster
-from bot.runtime import close_runtime, open_runtime
+from bot.runtime import open_runtime
 from bot.sample_data import generate
-from bot.terminal import TerminalTransport
-from bot.web import create_web_app
 from handlers.signing import generic_headers
 
 RUNS = 2
@@ -54,14 +50,7 @@ async def _serve(url: str, port: int, stop_file: Path, slack: tuple[str, str] | 
     runtime = await open_runtime(settings, config, clock=lambda: NOW)
     client = create_web_client(token, runtime.settings.api_base_url)
     bolt = create_bolt_app(runtime, client=client, signing_secret=BOLT_SECRET)
-    poster = OutboxPoster(runtime.sessions, TerminalTransport(Console(quiet=True)))
-    runner = web.AppRunner(create_web_app(runtime, bolt, poster), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    while not stop_file.exists():  # noqa: ASYNC110, ASYNC240 - the parent signals by a file
-        await asyncio.sleep(0.1)
-    await runner.cleanup()
-    await close_runtime(runtime)
+    await serve_until(runtime, bolt, port, stop_file)
 
 
 def serve(url: str, port: int, stop_file: Path, slack: tuple[str, str] | None = None) -> None:

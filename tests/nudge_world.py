@@ -57,7 +57,8 @@ def make_poster(
     clock: Clock | None = None,
     rules: DeliveryRules | Callable[[], DeliveryRules] | None = None,
 ) -> OutboxPoster:
-    """The poster as ``nudge serve`` builds it, talking to the Slack URL in the settings."""
+    """The real poster over the Slack URL in the settings; quiet hours and the hourly cap
+    apply only when ``rules`` is given (``nudge serve`` always gives app.yaml's)."""
     client = create_web_client(
         runtime.settings.reveal("SLACK_BOT_TOKEN"), runtime.settings.api_base_url
     )
