@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl
 
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.flows import capture_all_in, capture_in
 from bot.intake import Arrival, Intake
@@ -23,7 +22,7 @@ from bot.runtime import Runtime
 from bot.settings import SettingsError
 from handlers.signing import SignatureError
 from handlers.webhook import SignedRequest, WebhookSource, body_digest
-from models.db import unit_of_work
+from models.db import is_clash, unit_of_work
 from models.services.inbox import lock_raw, lock_raws, pending_raw
 from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn
 from models.types import utcnow
@@ -80,19 +79,18 @@ class Inbox:
         """Capture one body; if storing it fails, quarantine it so it never blocks the rest.
 
         A clash with another worker writing the same contact or account at the same moment
-        (a unique key, a deadlock, a serialization failure) is tried again, up to
+        (a unique key, a deadlock, a serialization failure: ``is_clash``) is tried again, up to
         ``CLASH_TRIES`` times: the second try sees the other worker's committed rows.
         """
         error: Exception | None = None
         for attempt in range(1, CLASH_TRIES + 1):
             try:
                 return await self._capture(raw_id)
-            except (IntegrityError, OperationalError) as exc:
-                error = exc
-                log.info("inbox.clash", raw_id=raw_id, attempt=attempt, error=type(exc).__name__)
             except Exception as exc:
                 error = exc
-                break
+                if not is_clash(exc):
+                    break
+                log.info("inbox.clash", raw_id=raw_id, attempt=attempt, error=type(exc).__name__)
         log.warning("inbox.unstorable", raw_id=raw_id, error=type(error).__name__)
         return await self._set_aside(raw_id, f"could not be stored: {type(error).__name__}")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -72,3 +73,28 @@ async def insert_rows(
     statement = insert(table).returning(key, sort_by_parameter_order=True)
     result = await session.exec(statement, params=list(rows))
     return [int(i) for i in result.scalars()]
+
+
+CLASH_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """PostgreSQL gave up on this transaction to let another go on (deadlock, serialization).
+
+    Its asyncpg driver reports these as plain database errors; the transaction can simply
+    be tried again.
+    """
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and state in CLASH_STATES
+
+
+def is_clash(exc: BaseException) -> bool:
+    """Another transaction wrote the same rows at the same moment: trying again will pass.
+
+    A unique key taken meanwhile, a lock wait that timed out (SQLite's "database is
+    locked"), or a lock conflict PostgreSQL resolved by failing this side.
+
+    >>> is_clash(IntegrityError("INSERT", {}, Exception("unique"))), is_clash(ValueError())
+    (True, False)
+    """
+    return isinstance(exc, IntegrityError | OperationalError) or is_lock_conflict(exc)

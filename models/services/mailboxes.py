@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.scorer import Scorer
 from models.config import CrmConfig
+from models.db import is_lock_conflict
 from models.mailbox import MailboxCheckpoint
 from models.services.capture import quarantine, record_activities, record_skipped
 from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn, SkippedIn
@@ -45,7 +46,7 @@ class Place:
 
 
 def is_outage(exc: BaseException) -> bool:
-    """The database (or the network to it) failed, not the message: retry it all later.
+    """The database failed (or gave way to another transaction), not the message: retry later.
 
     >>> is_outage(ConnectionResetError()), is_outage(ValueError("bad header"))
     (True, False)
@@ -57,7 +58,9 @@ def is_outage(exc: BaseException) -> bool:
         db.DisconnectionError,
         db.TimeoutError,
     )
-    return isinstance(exc, kinds) or (isinstance(exc, db.DBAPIError) and exc.connection_invalidated)
+    if isinstance(exc, db.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, kinds) or is_lock_conflict(exc)
 
 
 async def get_checkpoint(
