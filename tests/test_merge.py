@@ -291,6 +291,26 @@ async def test_a_large_batch_of_different_people_merges_none(runtime: Runtime) -
     assert len(await _rows(runtime, Contact)) == len(items)
 
 
+async def test_people_known_only_by_numbered_addresses_are_not_one_person(
+    runtime: Runtime,
+) -> None:
+    """person0@prospect0, person1@prospect1, ...: no names, so nothing says they are one."""
+    items = [
+        ActivityIn(
+            source="web", external_id=f"visit-{n}", kind="web", occurred_at=NOW,
+            people=(PersonIn(email=f"person{n}@prospect{n % 12}.example", title="VP of Sales"),),
+            facts={"page": "pricing"},
+        )
+        for n in range(40)
+    ]  # fmt: skip
+    async with unit_of_work(runtime.sessions) as session:
+        assert (await capture_all_in(session, runtime, items))["stored"] == len(items)
+    assert await _rows(runtime, MergeRecord) == []
+    assert await _rows(runtime, MergeProposal) == []
+    identities = await _rows(runtime, ContactIdentity)
+    assert len({i.contact_id for i in identities}) == len(items)
+
+
 def test_a_proposal_renders_outside_text_inert() -> None:
     hostile = {"contact_id": 1, "name": "<!channel> Eve & <@U999>", "title": "<https://x|CEO>",
                "company": "Globex", "emails": ["eve@globex.example"]}  # fmt: skip

@@ -86,7 +86,11 @@ async def _identities(
 async def people_of(
     session: AsyncSession, workspace_id: int, near: Sequence[Contact] | None = None
 ) -> list[Person]:
-    """The workspace's live contacts as matching sees them (only those near ``near``)."""
+    """The workspace's live contacts as matching sees them (only those near ``near``).
+
+    A name that is only the local part of the contact's email (what capture writes when no
+    name was given) is no name: it says nothing about who the person is.
+    """
     query = (
         select(Contact.id, Contact.name, Account.name)
         .join(Account, col(Account.id) == col(Contact.account_id), isouter=True)
@@ -108,13 +112,14 @@ async def people_of(
     for contact_id, name, company in rows:
         assert contact_id is not None
         keys = identities.get(contact_id, [])
+        emails = tuple(v for k, v in keys if k == "email")
         people.append(
             Person(
                 key=contact_id,
-                name=name,
+                name="" if name in {e.partition("@")[0] for e in emails} else name,
                 company=company or "",
                 phones=tuple(v for k, v in keys if k == "phone"),
-                emails=tuple(v for k, v in keys if k == "email"),
+                emails=emails,
             )
         )
     return people

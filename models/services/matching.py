@@ -199,18 +199,32 @@ class _Scores:
         return Candidate(a, b, round(float(self.score[x, y]), 4), evidence)
 
 
+def _numbers_differ(texts: Sequence[str]) -> Matrix:
+    """True where two texts carry different numbers ("Agent 4" and "Agent 5" are two people).
+
+    >>> _numbers_differ(["agent0", "agent1", "ana"]).astype(int).tolist()
+    [[0, 1, 1], [1, 0, 1], [1, 1, 0]]
+    """
+    numbers = np.array(["".join(filter(str.isdigit, text)) for text in texts])
+    differ: Matrix = numbers[:, None] != numbers[None, :]
+    return differ
+
+
 def _score(block: Sequence[_Prepared]) -> _Scores:
     """The weighted mean over the evidence both records of a pair have.
 
     Name always counts; company when both have one; phones when both have one (different
-    numbers count against); a shared email local part only for (never against).
+    numbers count against); a shared email local part only for (never against). Names that
+    differ in their numbers do not agree at all, however alike the letters (a company's
+    numbers, an address say, are too often mistyped to overrule it).
     """
     companies = [p.company for p in block]
     has_company = np.array([bool(c) for c in companies])
     has_phone = np.array([bool(p.digits) for p in block])
     email = _emails(block)
+    names = np.where(_numbers_differ([p.name for p in block]), 0.0, _names(block))
     evidence = {
-        "name": (_names(block), np.ones_like(email)),
+        "name": (names, np.ones_like(email)),
         "company": (
             process.cdist(companies, companies, scorer=fuzz.token_sort_ratio, dtype=np.float64)
             / 100,
