@@ -1,7 +1,7 @@
 """Process settings from the environment; secrets never come from files in the repository.
 
 >>> Settings(database_url="sqlite:///var/x.db").async_database_url
-'sqlite+aiosqlite:///var/x.db'
+'sqlite+direct:///var/x.db'
 >>> Settings(database_url="postgresql://u@h/db").async_database_url
 'postgresql+asyncpg://u@h/db'
 """
@@ -13,10 +13,12 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.sqlite_direct import DRIVER as SQLITE_DRIVER
+
 DEFAULT_DATABASE_URL = "sqlite:///var/nudge.db"
 PLACEHOLDER_MARKERS = ("changeme", "placeholder", "your-", "xoxb-...", "todo", "example")
 _ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
+    "sqlite": f"sqlite+{SQLITE_DRIVER}",
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
     "postgresql+psycopg": "postgresql+asyncpg",

@@ -26,7 +26,7 @@ def regenerate() -> Path:
         old.unlink()
     with tempfile.TemporaryDirectory() as scratch:
         config = alembic_config()
-        config.set_main_option("sqlalchemy.url", f"sqlite+aiosqlite:///{scratch}/empty.db")
+        config.set_main_option("sqlalchemy.url", f"sqlite:///{scratch}/empty.db")
         config.set_main_option("version_locations", scratch)
         command.revision(
             config, message="initial schema", autogenerate=True, rev_id=REVISION,

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.sqlite_direct import DRIVER as SQLITE_DRIVER
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -30,18 +32,20 @@ def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
     """SQLite's Python driver opens a transaction only before a write, so a SAVEPOINT that
     comes first would be the outermost transaction and its RELEASE would commit alone,
     apart from the rest of the unit of work. Open the real transaction first."""
-    driver = getattr(connection.connection.dbapi_connection, "_connection", None)
-    if not getattr(driver, "in_transaction", True):  # a write may already have opened it
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:  # a write may already have opened it
         connection.exec_driver_sql("BEGIN")
 
 
 def create_engine(async_url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout, and its folder."""
+    """An async engine; SQLite gets WAL, foreign keys, a busy timeout, its folder, and the
+    in-place driver of :mod:`models.sqlite_direct`."""
     url = make_url(async_url)
     if url.get_backend_name() == "sqlite":
+        url = url.set(drivername=f"sqlite+{SQLITE_DRIVER}")
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(async_url)
+        engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _begin_before_savepoint)
         return engine

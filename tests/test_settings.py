@@ -13,8 +13,8 @@ from bot.settings import Settings, SettingsError, to_async_url
 @pytest.mark.parametrize(
     ("plain", "async_url"),
     [
-        ("sqlite:///var/nudge.db", "sqlite+aiosqlite:///var/nudge.db"),
-        ("sqlite:////abs/path.db", "sqlite+aiosqlite:////abs/path.db"),
+        ("sqlite:///var/nudge.db", "sqlite+direct:///var/nudge.db"),
+        ("sqlite:////abs/path.db", "sqlite+direct:////abs/path.db"),
         ("postgresql://u:p@db:5432/crm", "postgresql+asyncpg://u:p@db:5432/crm"),
         ("postgres://u@db/crm", "postgresql+asyncpg://u@db/crm"),
         ("postgresql+asyncpg://u@db/crm", "postgresql+asyncpg://u@db/crm"),
