@@ -41,6 +41,27 @@ def test_colleagues_at_one_company_are_not_matched() -> None:
     assert (1, 2) not in {(c.a, c.b) for c in found}
 
 
+def test_namesakes_at_two_companies_with_the_usual_addresses_are_not_merged() -> None:
+    """tom.chen@ at two companies: the address repeats the name, it is no second clue."""
+    people = [
+        Person(1, "Tom Chen", "Woodgrove Bank", emails=("tom.chen@woodgrove.example",)),
+        Person(2, "Tom Chen", "Alpine Tooling", emails=("tom.chen@alpine.example",)),
+    ]
+    (candidate,) = _pairs(people).values()
+    assert "email" not in candidate.evidence
+    assert verdict(candidate, TUNED) != "merge"
+
+
+def test_a_distinctive_address_shared_is_a_clue() -> None:
+    people = [
+        Person(1, "Tom Chen", "Woodgrove Bank", emails=("tigerchen77@woodgrove.example",)),
+        Person(2, "Tom Chen", "Alpine Tooling", emails=("tigerchen77@alpine.example",)),
+    ]
+    (candidate,) = _pairs(people).values()
+    assert candidate.evidence["email"] == 1.0
+    assert verdict(candidate, TUNED) == "merge"
+
+
 def test_colleagues_sharing_a_first_name_are_neither_merged_nor_proposed() -> None:
     people = [Person(1, "Jack Berry", "Globex"), Person(2, "Jack Burford", "Globex")]
     (candidate,) = _pairs(people).values()

@@ -4,8 +4,8 @@ Pure functions over :class:`Person` (no database), shared by capture, ``nudge de
 the P5 benchmark. Blocking keeps the work near-linear: two people are compared only if they
 share a key — a name token's first three letters with another token's initial (so swapped,
 missing or misspelt parts still meet), the company with a name initial, a phone's last six
-digits, or an email's local part. Blocks larger than :data:`MAX_BLOCK` say too little to be
-worth comparing and are skipped.
+digits, or an email's local part (unless it is only spelled from the name). Blocks larger
+than :data:`MAX_BLOCK` say too little to be worth comparing and are skipped.
 """
 
 from __future__ import annotations
@@ -96,11 +96,35 @@ def fold(text: str) -> str:
     return " ".join(kept.split())
 
 
+def name_made(local: str, tokens: Sequence[str]) -> bool:
+    """Whether an address's local part is only spelled from the name (so says nothing more).
+
+    ``tom.chen`` for Tom Chen is the company's address pattern, not a clue: two Tom Chens
+    elsewhere have it too. ``tchen77`` or ``tiger`` is the person's own.
+
+    >>> name_made("tom.chen", ["tom", "chen"]), name_made("t_chen", ["tom", "chen"])
+    (True, True)
+    >>> name_made("tchen77", ["tom", "chen"]), name_made("tom.chen", [])
+    (False, False)
+    """
+    if not tokens:
+        return False
+    letters = "".join(c for c in fold(local) if c.isalnum())
+    first, last = tokens[0], tokens[-1]
+    spelled = {
+        first, last, first + last, last + first, first[0] + last, last + first[0],
+        first + last[0], last[0] + first, "".join(tokens), "".join(t[0] for t in tokens),
+    }  # fmt: skip
+    return letters in spelled
+
+
 def _prepare(person: Person) -> _Prepared:
+    tokens = tuple(fold(person.name).split())
     locals_ = {e.lower().partition("@")[0].split("+", 1)[0] for e in person.emails}
+    locals_ = {local for local in locals_ if not name_made(local, tokens)}
     return _Prepared(
         person=person,
-        tokens=tuple(fold(person.name).split()),
+        tokens=tokens,
         company=" ".join(t for t in fold(person.company).split() if t not in LEGAL_FORMS),
         digits=tuple(d for d in ("".join(filter(str.isdigit, p)) for p in person.phones) if d),
         locals=frozenset(x for x in locals_ if len(x) >= 3 and x not in GENERIC_LOCALS),
