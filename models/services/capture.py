@@ -22,7 +22,7 @@ from models.services.forgotten import without_forgotten
 from models.services.hygiene import paired_contacts, recheck
 from models.services.identity import find_contact, resolve_contacts
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
-from models.services.nudges import queue_hot_lead
+from models.services.nudges import LeadEvent, queue_hot_leads
 from models.services.scoring import rescore_contacts
 from models.services.text import cut, fit_id, storable
 from models.services.timeline import add_participant, participants_of, stitch_visitor
@@ -339,18 +339,16 @@ async def _score_and_nudge(
         contacts=[contact for contact, _item in contacts.values()],
         at={cid: _moment(contact, item, now) for cid, (contact, item) in contacts.items()},
     )
-    for cid, (contact, item) in contacts.items():
-        nudge = await queue_hot_lead(
-            session=session,
+    events = [
+        LeadEvent(
             contact=contact,
             scored=scored[cid],
             trigger=f"{item.kind}: {item.subject}" if item.subject else item.kind,
             event_key=f"{item.source}:{item.external_id}",
-            config=config,
-            now=now,
         )
-        if nudge is not None:
-            result.nudges.append(nudge)
+        for cid, (contact, item) in contacts.items()
+    ]
+    result.nudges += await queue_hot_leads(session=session, events=events, config=config, now=now)
 
 
 async def record_skipped(*, session: AsyncSession, workspace_id: int, item: SkippedIn) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,19 +84,64 @@ def _news(scored: Scored, config: CrmConfig, first: Nudge | None, now: datetime)
     return "new" if crossed or (jumped and value >= config.scoring.hot) else None
 
 
-async def _latest_lead_nudge(session: AsyncSession, contact_id: int) -> Nudge | None:
+async def _latest_lead_nudges(
+    session: AsyncSession, contact_ids: Collection[int]
+) -> dict[int, Nudge]:
+    """Each contact's newest live hot-lead nudge (not a threaded update), in one query."""
+    if not contact_ids:
+        return {}
     query = (
         select(Nudge)
         .where(
-            Nudge.contact_id == contact_id,
+            col(Nudge.contact_id).in_(contact_ids),
             Nudge.cause == "hot_lead",
             col(Nudge.parent_id).is_(None),
             col(Nudge.state).in_(LIVE_STATES),
         )
-        .order_by(col(Nudge.id).desc())
-        .limit(1)
+        .order_by(col(Nudge.id))
     )
-    return (await session.exec(query)).first()
+    return {nudge.contact_id or 0: nudge for nudge in (await session.exec(query)).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class LeadEvent:
+    """A contact just rescored after an activity (``trigger``, delivered as ``event_key``)."""
+
+    contact: Contact
+    scored: Scored
+    trigger: str
+    event_key: str
+
+
+async def queue_hot_leads(
+    *, session: AsyncSession, events: Sequence[LeadEvent], config: CrmConfig, now: datetime
+) -> list[Nudge]:
+    """Write a hot-lead nudge for each contact whose score crossed the threshold or jumped,
+    recently; earlier nudges are looked up for all of them at once.
+
+    A jump while the lead is still hot is threaded under its first nudge.
+    """
+    age = timedelta(hours=config.nudges.max_age_hours)
+    hot = [
+        event
+        for event in events
+        if now - event.scored.snapshot.taken_at <= age
+        and event.scored.score.value >= config.scoring.hot  # else no news, nor a jump
+    ]
+    firsts = await _latest_lead_nudges(session, {event.contact.id or 0 for event in hot})
+    written = []
+    for event in hot:
+        first = firsts.get(event.contact.id or 0)
+        news = _news(event.scored, config, first, now)
+        if news is None:
+            continue
+        nudge = await _write_lead_nudge(
+            session, event.contact, event.scored, event.trigger, event.event_key, config,
+            first if news == "update" else None,
+        )  # fmt: skip
+        if nudge is not None:
+            written.append(nudge)
+    return written
 
 
 async def queue_hot_lead(
@@ -107,21 +154,10 @@ async def queue_hot_lead(
     config: CrmConfig,
     now: datetime,
 ) -> Nudge | None:
-    """Write a hot-lead nudge if the score crossed the threshold or jumped, recently.
-
-    A jump while the lead is still hot is threaded under its first nudge.
-    """
-    if now - scored.snapshot.taken_at > timedelta(hours=config.nudges.max_age_hours):
-        return None
-    if scored.score.value < config.scoring.hot:
-        return None  # neither a new hot lead nor a hot lead's jump
-    assert contact.id is not None
-    first = await _latest_lead_nudge(session, contact.id)
-    news = _news(scored, config, first, now)
-    if news is None:
-        return None
-    parent = first if news == "update" else None
-    return await _write_lead_nudge(session, contact, scored, trigger, event_key, config, parent)
+    """One contact's hot-lead nudge, if any (see :func:`queue_hot_leads`)."""
+    event = LeadEvent(contact, scored, trigger, event_key)
+    written = await queue_hot_leads(session=session, events=[event], config=config, now=now)
+    return written[0] if written else None
 
 
 async def sweep_hot_leads(
