@@ -30,6 +30,8 @@ from models.types import utcnow
 log = structlog.get_logger(__name__)
 MAX_BODY = 5 * 1024 * 1024
 CLASH_TRIES = 4
+GATHER_S = 0.05
+"""How long the inbox lets a burst gather after a wake-up (P1: +10% webhook events a second)."""
 
 
 class Inbox:
@@ -129,8 +131,14 @@ class Inbox:
             reason = f"cannot read {source} webhook: {type(exc).__name__}: {exc}"
             return [QuarantineIn(source=source, reason=reason, raw=body, external_id=external_id)]
 
-    async def run_forever(self, stop: asyncio.Event, *, interval_s: float = 5.0) -> None:
-        """Process on every wake-up (and every few seconds, for bodies left by a crash)."""
+    async def run_forever(
+        self, stop: asyncio.Event, *, interval_s: float = 5.0, gather_s: float = GATHER_S
+    ) -> None:
+        """Process on every wake-up (and every few seconds, for bodies left by a crash).
+
+        After a wake-up it waits ``gather_s`` for the rest of a burst, so that a burst is
+        processed as one batch (a batch of 100 costs about a fifth of 100 batches of one).
+        """
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -142,6 +150,8 @@ class Inbox:
             await asyncio.wait({waiter, stopper}, timeout=interval_s, return_when="FIRST_COMPLETED")
             waiter.cancel()
             stopper.cancel()
+            if not stop.is_set():
+                await asyncio.sleep(gather_s)
 
 
 def _secret(runtime: Runtime, source: WebhookSource) -> str | None:
