@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, insert
+from sqlalchemy import Connection, Executable, Row, Table, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.sqlite_direct import DRIVER as SQLITE_DRIVER
 
 SessionFactory = async_sessionmaker[AsyncSession]
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,6 +63,25 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block ends, roll back if it raises."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The table behind a model, for queries built once and run as plain SQL."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+async def query_rows(session: AsyncSession, statement: Executable, **params: Any) -> list[AnyRow]:
+    """Run a plain (not ORM) query built once, in the session's transaction, after flushing
+    what the session holds; returns its rows.
+
+    A statement built once skips the cost of building it and of computing its cache key on
+    every call, which is most of a short query's cost here.
+    """
+    await session.flush()
+    connection = await session.connection()
+    return list((await connection.execute(statement, params)).all())
 
 
 async def insert_rows(

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import distinct
+from sqlalchemy import bindparam, distinct
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.config import CrmConfig
 from models.contact import Contact
+from models.db import query_rows, table_of
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue, MergeProposal, MergeRecord
 from models.nudge import Nudge
@@ -37,6 +39,20 @@ from models.services.outbound import emit_issue_events
 
 BATCH = 500
 CAUSE = "data_incomplete"
+_DEAL, _DEAL_CONTACT = table_of(Deal), table_of(DealContact)
+# Built once: capture checks the records it touches on every event.
+_OPEN_DEALS_OF = (
+    sa_select(_DEAL_CONTACT.c.deal_id)
+    .join(_DEAL, _DEAL.c.id == _DEAL_CONTACT.c.deal_id)
+    .where(_DEAL_CONTACT.c.contact_id.in_(bindparam("ids", expanding=True)))
+    .where(_DEAL.c.outcome == "open")
+)
+_ISSUES_OF = select(HygieneIssue).where(
+    HygieneIssue.workspace_id == bindparam("workspace_id"),
+    HygieneIssue.entity_type == bindparam("entity_type"),
+    col(HygieneIssue.entity_id).in_(bindparam("ids", expanding=True)),
+    col(HygieneIssue.closed_at).is_(None) | (col(HygieneIssue.resolution) == "dismissed"),
+)
 
 
 @dataclass(slots=True)
@@ -83,12 +99,7 @@ async def recheck(
     contacts = sorted(set(contact_ids))
     deals = set(deal_ids)
     for batch in _batches(contacts) if linked_deals else []:
-        linked = await session.exec(
-            select(DealContact.deal_id)
-            .join(Deal, col(Deal.id) == DealContact.deal_id)
-            .where(col(DealContact.contact_id).in_(batch), Deal.outcome == "open")
-        )
-        deals.update(linked.all())
+        deals.update(deal_id for (deal_id,) in await query_rows(session, _OPEN_DEALS_OF, ids=batch))
     result = await check_contacts(
         session=session,
         workspace_id=workspace_id,
@@ -186,14 +197,8 @@ async def _issues(
     session: AsyncSession, workspace_id: int, entity_type: str, ids: Sequence[int]
 ) -> tuple[list[HygieneIssue], set[tuple[int, str]]]:
     """Open issues of these records, and (record, fingerprint) of their dismissed ones."""
-    rows = await session.exec(
-        select(HygieneIssue).where(
-            HygieneIssue.workspace_id == workspace_id,
-            HygieneIssue.entity_type == entity_type,
-            col(HygieneIssue.entity_id).in_(ids),
-            col(HygieneIssue.closed_at).is_(None) | (col(HygieneIssue.resolution) == "dismissed"),
-        )
-    )
+    params = {"workspace_id": workspace_id, "entity_type": entity_type, "ids": list(ids)}
+    rows = await session.exec(_ISSUES_OF, params=params)
     open_issues, dismissed = [], set()
     for issue in rows.all():
         if issue.closed_at is None:

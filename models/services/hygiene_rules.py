@@ -17,13 +17,14 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import phonenumbers
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.activity import Activity, ActivityParticipant
 from models.contact import Contact, ContactIdentity
+from models.db import query_rows, table_of
 from models.deal import Deal, DealContact
 from models.hygiene import MergeProposal
 from models.hygiene_config import (
@@ -227,6 +228,38 @@ async def load_deal_facts(
     )
 
 
+_CONTACT, _IDENTITY, _PROPOSAL = (
+    table_of(Contact),
+    table_of(ContactIdentity),
+    table_of(MergeProposal),
+)
+# Built once (capture runs these on every event; building a statement costs more than running it).
+_CONTACT_ROWS = select(*(_CONTACT.c[f.name] for f in fields(ContactRow))).where(
+    _CONTACT.c.workspace_id == bindparam("workspace_id"),
+    _CONTACT.c.id.in_(bindparam("ids", expanding=True)),
+    _CONTACT.c.merged_into_id.is_(None),
+)
+_IDENTITIES = (
+    select(ContactIdentity)
+    .where(col(ContactIdentity.contact_id).in_(bindparam("ids", expanding=True)))
+    .where(col(ContactIdentity.kind).in_(("email", "phone")))
+    .order_by(col(ContactIdentity.id))
+)
+_OPEN_PROPOSALS = select(_PROPOSAL.c.contact_a_id, _PROPOSAL.c.contact_b_id).where(
+    _PROPOSAL.c.workspace_id == bindparam("workspace_id"),
+    _PROPOSAL.c.state == "open",
+    or_(
+        _PROPOSAL.c.contact_a_id.in_(bindparam("ids", expanding=True)),
+        _PROPOSAL.c.contact_b_id.in_(bindparam("ids", expanding=True)),
+    ),
+)
+_ACCOUNT_PEOPLE = select(_CONTACT.c.id, _CONTACT.c.account_id, _CONTACT.c.name).where(
+    _CONTACT.c.workspace_id == bindparam("workspace_id"),
+    _CONTACT.c.account_id.in_(bindparam("accounts", expanding=True)),
+    _CONTACT.c.merged_into_id.is_(None),
+)
+
+
 async def load_contact_facts(
     session: AsyncSession,
     workspace_id: int,
@@ -235,25 +268,16 @@ async def load_contact_facts(
     default_region: str,
 ) -> ContactFacts:
     """Contacts, their email and phone identities, open merge proposals and namesakes."""
-    contacts = await _plain_rows(
-        session, Contact, ContactRow, Contact.workspace_id == workspace_id,
-        col(Contact.id).in_(contact_ids), col(Contact.merged_into_id).is_(None),
-    )  # fmt: skip
+    ids = list(contact_ids)
+    found = await query_rows(session, _CONTACT_ROWS, workspace_id=workspace_id, ids=ids)
+    contacts = [ContactRow(*row) for row in found]
     identities: dict[int, list[ContactIdentity]] = {}
-    rows = await session.exec(
-        select(ContactIdentity)
-        .where(
-            col(ContactIdentity.contact_id).in_(contact_ids),
-            col(ContactIdentity.kind).in_(("email", "phone")),
-        )
-        .order_by(col(ContactIdentity.id))
-    )
-    for identity in rows.all():
+    for identity in (await session.exec(_IDENTITIES, params={"ids": ids})).all():
         identities.setdefault(identity.contact_id, []).append(identity)
     return ContactFacts(
         contacts=contacts,
         identities=identities,
-        proposals=await _open_proposals(session, workspace_id, contact_ids),
+        proposals=await _open_proposals(session, workspace_id, ids),
         namesakes=await _namesakes(session, workspace_id, contacts),
         default_region=default_region,
         now=now,
@@ -261,20 +285,11 @@ async def load_contact_facts(
 
 
 async def _open_proposals(
-    session: AsyncSession, workspace_id: int, contact_ids: Sequence[int]
+    session: AsyncSession, workspace_id: int, contact_ids: list[int]
 ) -> dict[int, set[int]]:
-    rows = await session.exec(
-        select(MergeProposal.contact_a_id, MergeProposal.contact_b_id).where(
-            MergeProposal.workspace_id == workspace_id,
-            MergeProposal.state == "open",
-            or_(
-                col(MergeProposal.contact_a_id).in_(contact_ids),
-                col(MergeProposal.contact_b_id).in_(contact_ids),
-            ),
-        )
-    )
+    rows = await query_rows(session, _OPEN_PROPOSALS, workspace_id=workspace_id, ids=contact_ids)
     pairs: dict[int, set[int]] = {}
-    for a, b in rows.all():
+    for a, b in rows:
         pairs.setdefault(a, set()).add(b)
         pairs.setdefault(b, set()).add(a)
     return pairs
@@ -284,24 +299,19 @@ async def _namesakes(
     session: AsyncSession, workspace_id: int, contacts: Sequence[ContactRow]
 ) -> dict[int, set[int]]:
     """Other live contacts with the same normalized name at the same account."""
-    account_ids = {c.account_id for c in contacts if c.account_id is not None}
+    account_ids = list({c.account_id for c in contacts if c.account_id is not None})
     if not account_ids:
         return {}
-    rows = await session.exec(
-        select(Contact.id, Contact.account_id, Contact.name).where(
-            Contact.workspace_id == workspace_id,
-            col(Contact.account_id).in_(account_ids),
-            col(Contact.merged_into_id).is_(None),
-        )
+    rows = await query_rows(
+        session, _ACCOUNT_PEOPLE, workspace_id=workspace_id, accounts=account_ids
     )
     groups: dict[tuple[int | None, str], set[int]] = {}
-    for contact_id, account_id, name in rows.all():
+    for contact_id, account_id, name in rows:
         key = normalized_name(name)
         if key and contact_id is not None:
             groups.setdefault((account_id, key), set()).add(contact_id)
     found = {}
     for contact in contacts:
-        assert contact.id is not None
         same = groups.get((contact.account_id, normalized_name(contact.name)), set())
         if len(same) > 1:
             found[contact.id] = same - {contact.id}

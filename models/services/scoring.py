@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlmodel import col, func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.features import UPCOMING, Features, compute_features
@@ -15,7 +16,7 @@ from learning.timeline import LeadTimeline, Touch, seniority_of
 from models.account import Account
 from models.activity import Activity, ActivityParticipant
 from models.contact import Contact, ContactChange
-from models.db import insert_rows
+from models.db import AnyRow, insert_rows, query_rows, table_of
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue
 from models.learning import ScoreSnapshot
@@ -24,7 +25,17 @@ from models.services.outbound import emit_score_changes, score_moved
 HISTORY = timedelta(days=120)
 
 
-def touch_of(activity: Activity) -> Touch:
+class StoredTouch(Protocol):
+    """What scoring reads of a stored activity (an :class:`Activity`, or a row of its columns)."""
+
+    kind: str
+    occurred_at: datetime
+    direction: str | None
+    thread_key: str | None
+    facts: dict[str, Any]
+
+
+def touch_of(activity: StoredTouch) -> Touch:
     """The scoring view of a stored activity."""
     facts = activity.facts
     booked = facts.get("booked_at")
@@ -42,50 +53,83 @@ def touch_of(activity: Activity) -> Touch:
     )
 
 
-async def _open_deals(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int, Deal]:
-    """Each contact's newest open deal, else the newest open one of their account."""
-    ids = [c.id for c in contacts]
-    linked = await session.exec(
-        select(DealContact.contact_id, Deal)
-        .join(Deal, col(DealContact.deal_id) == col(Deal.id))
-        .where(col(DealContact.contact_id).in_(ids), Deal.outcome == "open")
-        .order_by(col(Deal.created_at))
+@dataclass(frozen=True, slots=True)
+class OpenDeal:
+    """The open deal a lead is scored with: its id, stage and age."""
+
+    id: int
+    stage: str
+    created_at: datetime
+
+
+# The queries below are built once: building a statement costs more than running it here.
+_ACTIVITY, _PARTICIPANT = table_of(Activity), table_of(ActivityParticipant)
+_DEAL, _DEAL_CONTACT = table_of(Deal), table_of(DealContact)
+_TOUCHES = (
+    select(
+        _PARTICIPANT.c.contact_id,
+        _ACTIVITY.c.kind,
+        _ACTIVITY.c.occurred_at,
+        _ACTIVITY.c.direction,
+        _ACTIVITY.c.thread_key,
+        _ACTIVITY.c.facts,
     )
-    found: dict[int, Deal] = dict(linked.all())
+    .join(_ACTIVITY, _PARTICIPANT.c.activity_id == _ACTIVITY.c.id)
+    .where(
+        _PARTICIPANT.c.contact_id.in_(bindparam("ids", expanding=True)),
+        _ACTIVITY.c.occurred_at > bindparam("start"),
+        _ACTIVITY.c.occurred_at <= bindparam("end"),
+    )
+    .order_by(_ACTIVITY.c.occurred_at, _ACTIVITY.c.id)
+)
+_DEALS_OF_CONTACTS = (
+    select(_DEAL_CONTACT.c.contact_id, _DEAL.c.id, _DEAL.c.stage, _DEAL.c.created_at)
+    .join(_DEAL, _DEAL_CONTACT.c.deal_id == _DEAL.c.id)
+    .where(_DEAL_CONTACT.c.contact_id.in_(bindparam("ids", expanding=True)))
+    .where(_DEAL.c.outcome == "open")
+    .order_by(_DEAL.c.created_at)
+)
+_DEALS_OF_ACCOUNTS = (
+    select(_DEAL.c.account_id, _DEAL.c.id, _DEAL.c.stage, _DEAL.c.created_at)
+    .where(_DEAL.c.account_id.in_(bindparam("accounts", expanding=True)))
+    .where(_DEAL.c.outcome == "open")
+    .order_by(_DEAL.c.created_at)
+)
+_CHANGE = table_of(ContactChange)
+_TITLE_CHANGES = select(_CHANGE.c.contact_id, _CHANGE.c.changed_at).where(
+    _CHANGE.c.contact_id.in_(bindparam("ids", expanding=True)), _CHANGE.c.field == "title"
+)
+_ACCOUNT = table_of(Account)
+_FIRMOGRAPHICS = select(_ACCOUNT.c.id, _ACCOUNT.c.industry, _ACCOUNT.c.employees).where(
+    _ACCOUNT.c.id.in_(bindparam("accounts", expanding=True))
+)
+_ISSUE = table_of(HygieneIssue)
+_OPEN_ISSUES = (
+    select(_ISSUE.c.entity_id, func.count())
+    .where(
+        _ISSUE.c.entity_type == "contact",
+        _ISSUE.c.entity_id.in_(bindparam("ids", expanding=True)),
+        _ISSUE.c.closed_at.is_(None),
+    )
+    .group_by(_ISSUE.c.entity_id)
+)
+
+
+async def _open_deals(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int, OpenDeal]:
+    """Each contact's newest open deal, else the newest open one of their account."""
+    linked = await query_rows(session, _DEALS_OF_CONTACTS, ids=[c.id for c in contacts])
+    found = {row.contact_id: OpenDeal(row.id, row.stage, row.created_at) for row in linked}
     accounts = {c.account_id for c in contacts if c.id not in found and c.account_id is not None}
     if accounts:
-        by_account = await session.exec(
-            select(Deal)
-            .where(col(Deal.account_id).in_(accounts), Deal.outcome == "open")
-            .order_by(col(Deal.created_at))
-        )
-        newest = {deal.account_id: deal for deal in by_account.all()}
+        rows = await query_rows(session, _DEALS_OF_ACCOUNTS, accounts=list(accounts))
+        newest = {row.account_id: OpenDeal(row.id, row.stage, row.created_at) for row in rows}
         for contact in contacts:
             if contact.id not in found and contact.account_id in newest:
                 found[contact.id or 0] = newest[contact.account_id]
     return found
 
 
-async def _touches(
-    session: AsyncSession, ids: list[int | None], start: datetime, end: datetime
-) -> dict[int, list[Activity]]:
-    rows = await session.exec(
-        select(ActivityParticipant.contact_id, Activity)
-        .join(Activity, col(ActivityParticipant.activity_id) == col(Activity.id))
-        .where(
-            col(ActivityParticipant.contact_id).in_(ids),
-            col(Activity.occurred_at) > start - HISTORY,
-            col(Activity.occurred_at) <= end,
-        )
-        .order_by(col(Activity.occurred_at), col(Activity.id))
-    )
-    grouped: dict[int, list[Activity]] = {}
-    for contact_id, activity in rows.all():
-        grouped.setdefault(contact_id, []).append(activity)
-    return grouped
-
-
-def _known(activity: Activity, moment: datetime) -> bool:
+def _known(activity: StoredTouch, moment: datetime) -> bool:
     """Past activities, and meetings booked ahead (features check when they were booked)."""
     horizon = moment + UPCOMING if activity.kind == "meeting" else moment
     return activity.occurred_at <= horizon
@@ -93,38 +137,26 @@ def _known(activity: Activity, moment: datetime) -> bool:
 
 async def load_timelines(
     *, session: AsyncSession, contacts: Sequence[Contact], at: Mapping[int, datetime]
-) -> dict[int, tuple[LeadTimeline, Deal | None]]:
+) -> dict[int, tuple[LeadTimeline, OpenDeal | None]]:
     """Everything scoring may know about each contact as of its own moment, in a few queries."""
     ids = [c.id for c in contacts]
     moments = [at[c.id or 0] for c in contacts]
-    activities = await _touches(session, ids, min(moments), max(moments) + UPCOMING)
+    start, end = min(moments) - HISTORY, max(moments) + UPCOMING
+    activities: dict[int, list[AnyRow]] = {}
+    for row in await query_rows(session, _TOUCHES, ids=ids, start=start, end=end):
+        activities.setdefault(row.contact_id, []).append(row)
     deals = await _open_deals(session, contacts)
-    changes = await session.exec(
-        select(ContactChange.contact_id, ContactChange.changed_at).where(
-            col(ContactChange.contact_id).in_(ids), ContactChange.field == "title"
-        )
-    )
     title_changes: dict[int, list[datetime]] = {}
-    for contact_id, changed_at in changes.all():
+    for contact_id, changed_at in await query_rows(session, _TITLE_CHANGES, ids=ids):
         title_changes.setdefault(contact_id, []).append(changed_at)
-    account_ids = {c.account_id for c in contacts if c.account_id is not None}
+    account_ids = list({c.account_id for c in contacts if c.account_id is not None})
     accounts = {
-        a.id: a
-        for a in (await session.exec(select(Account).where(col(Account.id).in_(account_ids)))).all()
+        row.id: row
+        for row in (
+            await query_rows(session, _FIRMOGRAPHICS, accounts=account_ids) if account_ids else []
+        )
     }
-    issues = dict(
-        (
-            await session.exec(
-                select(HygieneIssue.entity_id, func.count())
-                .where(
-                    HygieneIssue.entity_type == "contact",
-                    col(HygieneIssue.entity_id).in_(ids),
-                    col(HygieneIssue.closed_at).is_(None),
-                )
-                .group_by(col(HygieneIssue.entity_id))
-            )
-        ).all()
-    )
+    issues = {row[0]: int(row[1]) for row in await query_rows(session, _OPEN_ISSUES, ids=ids)}
     timelines = {}
     for contact in contacts:
         cid, moment = contact.id or 0, at[contact.id or 0]
@@ -140,7 +172,7 @@ async def load_timelines(
                 lead_source=contact.lead_source,
                 deal_stage=deal.stage if deal else None,
                 deal_created_at=deal.created_at if deal else None,
-                open_issues=int(issues.get(cid, 0)),
+                open_issues=issues.get(cid, 0),
             ),
             deal,
         )
