@@ -10,6 +10,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -99,17 +100,23 @@ async def record_update(
     return entry
 
 
+_ENTRIES_AFTER = (
+    select(LearningLogEntry)
+    .where(
+        LearningLogEntry.workspace_id == bindparam("workspace_id"),
+        col(LearningLogEntry.id) > bindparam("after_id"),
+        col(LearningLogEntry.id).not_in(select(LearningExclusion.log_id)),
+    )
+    .order_by(col(LearningLogEntry.id))
+)
+"""Built once: every capture asks it (are there updates from other workers?)."""
+
+
 async def _entries_after(
     session: AsyncSession, workspace_id: int, after_id: int | None
 ) -> list[LearningLogEntry]:
-    query = select(LearningLogEntry).where(
-        LearningLogEntry.workspace_id == workspace_id,
-        col(LearningLogEntry.id).not_in(select(LearningExclusion.log_id)),
-    )
-    if after_id is not None:
-        query = query.where(col(LearningLogEntry.id) > after_id)
-    result = await session.exec(query.order_by(col(LearningLogEntry.id)))
-    return list(result.all())
+    params = {"workspace_id": workspace_id, "after_id": after_id or 0}
+    return list((await session.exec(_ENTRIES_AFTER, params=params)).all())
 
 
 def _replay_onto(loaded: LoadedModel, entries: list[LearningLogEntry]) -> LoadedModel:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, Table, event, insert
+from sqlalchemy import Connection, Executable, Insert, Row, Table, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -96,13 +97,18 @@ async def insert_rows(
     """
     if not rows:
         return []
-    key = table.id  # type: ignore[attr-defined]
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        result = await session.exec(insert(table).returning(key), params=list(rows))
-        return sorted(int(i) for i in result.scalars())
-    statement = insert(table).returning(key, sort_by_parameter_order=True)
-    result = await session.exec(statement, params=list(rows))
-    return [int(i) for i in result.scalars()]
+    await session.flush()
+    connection = await session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    statement = _insert_statement(table_of(table), ordered=not sqlite)
+    ids = [int(i) for i in (await connection.execute(statement, list(rows))).scalars()]
+    return sorted(ids) if sqlite else ids
+
+
+@cache
+def _insert_statement(table: Table, *, ordered: bool) -> Insert:
+    """INSERT ... RETURNING id for a table, built once."""
+    return insert(table).returning(table.c.id, sort_by_parameter_order=ordered)
 
 
 CLASH_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,14 +49,19 @@ async def _stored(
 ) -> dict[tuple[str, str], Activity]:
     found: dict[tuple[str, str], Activity] = {}
     for source in {item.source for item in items}:
-        ids = {item.external_id for item in items if item.source == source}
-        query = select(Activity).where(
-            Activity.workspace_id == workspace_id,
-            Activity.source == source,
-            col(Activity.external_id).in_(ids),
-        )
-        found |= {(source, a.external_id): a for a in (await session.exec(query)).all()}
+        ids = [item.external_id for item in items if item.source == source]
+        params = {"workspace_id": workspace_id, "source": source, "ids": ids}
+        rows = await session.exec(_STORED, params=params)
+        found |= {(source, a.external_id): a for a in rows.all()}
     return found
+
+
+_STORED = select(Activity).where(
+    Activity.workspace_id == bindparam("workspace_id"),
+    Activity.source == bindparam("source"),
+    col(Activity.external_id).in_(bindparam("ids", expanding=True)),
+)
+"""Activities already stored under these keys (built once: asked on every capture)."""
 
 
 def apply_update(activity: Activity, item: ActivityIn) -> bool:

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import phonenumbers
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.account import Account
 from models.contact import Contact, ContactChange, ContactIdentity
+from models.db import query_rows, table_of
 from models.services.freemail import is_free_mail
 from models.services.inputs import PersonIn
 from models.services.text import cut
@@ -134,12 +136,18 @@ async def _known_identities(
 ) -> dict[str, int]:
     if not values:
         return {}
-    query = select(ContactIdentity.value, ContactIdentity.contact_id).where(
-        ContactIdentity.workspace_id == workspace_id,
-        ContactIdentity.kind == kind,
-        col(ContactIdentity.value).in_(values),
-    )
-    return dict((await session.exec(query)).all())
+    params = {"workspace_id": workspace_id, "kind": kind, "values": list(values)}
+    return {value: contact_id for value, contact_id in await query_rows(session, _KNOWN, **params)}
+
+
+_IDENTITY = table_of(ContactIdentity)
+_KNOWN = select(_IDENTITY.c.value, _IDENTITY.c.contact_id).where(
+    _IDENTITY.c.workspace_id == bindparam("workspace_id"),
+    _IDENTITY.c.kind == bindparam("kind"),
+    _IDENTITY.c.value.in_(bindparam("values", expanding=True)),
+)
+"""Built once: every capture resolves its people through it."""
+_CONTACTS = select(Contact).where(col(Contact.id).in_(bindparam("ids", expanding=True)))
 
 
 async def _accounts_for(
@@ -207,7 +215,7 @@ async def resolve_contacts(
         ("phone", v): c
         for v, c in (await _known_identities(session, workspace_id, "phone", phones)).items()
     }
-    loaded = await session.exec(select(Contact).where(col(Contact.id).in_(set(known.values()))))
+    loaded = await session.exec(_CONTACTS, params={"ids": list(set(known.values()))})
     by_id = {c.id: c for c in loaded.all()}
     new_domains = {
         domain: p.company

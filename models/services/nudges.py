@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,17 +91,21 @@ async def _latest_lead_nudges(
     """Each contact's newest live hot-lead nudge (not a threaded update), in one query."""
     if not contact_ids:
         return {}
-    query = (
-        select(Nudge)
-        .where(
-            col(Nudge.contact_id).in_(contact_ids),
-            Nudge.cause == "hot_lead",
-            col(Nudge.parent_id).is_(None),
-            col(Nudge.state).in_(LIVE_STATES),
-        )
-        .order_by(col(Nudge.id))
+    rows = await session.exec(_LEAD_NUDGES, params={"ids": list(contact_ids)})
+    return {nudge.contact_id or 0: nudge for nudge in rows.all()}
+
+
+_LEAD_NUDGES = (
+    select(Nudge)
+    .where(
+        col(Nudge.contact_id).in_(bindparam("ids", expanding=True)),
+        Nudge.cause == "hot_lead",
+        col(Nudge.parent_id).is_(None),
+        col(Nudge.state).in_(LIVE_STATES),
     )
-    return {nudge.contact_id or 0: nudge for nudge in (await session.exec(query)).all()}
+    .order_by(col(Nudge.id))
+)
+"""Built once: capture asks it for every hot lead it rescores."""
 
 
 @dataclass(frozen=True, slots=True)

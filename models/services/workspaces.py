@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -71,5 +72,9 @@ async def user_by_email(*, session: AsyncSession, workspace_id: int, email: str)
 
 async def team_by_email(*, session: AsyncSession, workspace_id: int) -> dict[str, User]:
     """Every team member with a work email, by that email."""
-    query = select(User).where(User.workspace_id == workspace_id)
-    return {u.email: u for u in (await session.exec(query)).all() if u.email}
+    rows = await session.exec(_TEAM, params={"workspace_id": workspace_id})
+    return {u.email: u for u in rows.all() if u.email}
+
+
+_TEAM = select(User).where(User.workspace_id == bindparam("workspace_id"))
+"""Built once: capture asks for the team on every event."""
