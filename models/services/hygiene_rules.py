@@ -122,12 +122,22 @@ class DealFacts:
     now: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityRow:
+    """One email or phone of a contact, as the rules read it."""
+
+    id: int
+    contact_id: int
+    kind: str
+    value: str
+
+
 @dataclass(slots=True)
 class ContactFacts:
     """What the contact rules look at for one batch of contacts."""
 
     contacts: list[ContactRow]
-    identities: dict[int, list[ContactIdentity]]
+    identities: dict[int, list[IdentityRow]]
     proposals: dict[int, set[int]]
     namesakes: dict[int, set[int]]
     default_region: str
@@ -240,10 +250,10 @@ _CONTACT_ROWS = select(*(_CONTACT.c[f.name] for f in fields(ContactRow))).where(
     _CONTACT.c.merged_into_id.is_(None),
 )
 _IDENTITIES = (
-    select(ContactIdentity)
-    .where(col(ContactIdentity.contact_id).in_(bindparam("ids", expanding=True)))
-    .where(col(ContactIdentity.kind).in_(("email", "phone")))
-    .order_by(col(ContactIdentity.id))
+    select(*(_IDENTITY.c[f.name] for f in fields(IdentityRow)))
+    .where(_IDENTITY.c.contact_id.in_(bindparam("ids", expanding=True)))
+    .where(_IDENTITY.c.kind.in_(("email", "phone")))
+    .order_by(_IDENTITY.c.id)
 )
 _OPEN_PROPOSALS = select(_PROPOSAL.c.contact_a_id, _PROPOSAL.c.contact_b_id).where(
     _PROPOSAL.c.workspace_id == bindparam("workspace_id"),
@@ -271,8 +281,9 @@ async def load_contact_facts(
     ids = list(contact_ids)
     found = await query_rows(session, _CONTACT_ROWS, workspace_id=workspace_id, ids=ids)
     contacts = [ContactRow(*row) for row in found]
-    identities: dict[int, list[ContactIdentity]] = {}
-    for identity in (await session.exec(_IDENTITIES, params={"ids": ids})).all():
+    identities: dict[int, list[IdentityRow]] = {}
+    for row in await query_rows(session, _IDENTITIES, ids=ids):
+        identity = IdentityRow(*row)
         identities.setdefault(identity.contact_id, []).append(identity)
     return ContactFacts(
         contacts=contacts,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Integer, bindparam, cast, func, null, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.features import UPCOMING, Features, compute_features
@@ -82,19 +82,28 @@ _TOUCHES = (
     )
     .order_by(_ACTIVITY.c.occurred_at, _ACTIVITY.c.id)
 )
-_DEALS_OF_CONTACTS = (
-    select(_DEAL_CONTACT.c.contact_id, _DEAL.c.id, _DEAL.c.stage, _DEAL.c.created_at)
+_OPEN_DEALS = union_all(
+    select(
+        _DEAL_CONTACT.c.contact_id,
+        cast(null(), Integer).label("account_id"),
+        _DEAL.c.id,
+        _DEAL.c.stage,
+        _DEAL.c.created_at,
+    )
     .join(_DEAL, _DEAL_CONTACT.c.deal_id == _DEAL.c.id)
     .where(_DEAL_CONTACT.c.contact_id.in_(bindparam("ids", expanding=True)))
-    .where(_DEAL.c.outcome == "open")
-    .order_by(_DEAL.c.created_at)
-)
-_DEALS_OF_ACCOUNTS = (
-    select(_DEAL.c.account_id, _DEAL.c.id, _DEAL.c.stage, _DEAL.c.created_at)
+    .where(_DEAL.c.outcome == "open"),
+    select(
+        cast(null(), Integer).label("contact_id"),
+        _DEAL.c.account_id,
+        _DEAL.c.id,
+        _DEAL.c.stage,
+        _DEAL.c.created_at,
+    )
     .where(_DEAL.c.account_id.in_(bindparam("accounts", expanding=True)))
-    .where(_DEAL.c.outcome == "open")
-    .order_by(_DEAL.c.created_at)
-)
+    .where(_DEAL.c.outcome == "open"),
+).order_by("created_at")
+"""Open deals linked to the contacts, and open deals of their accounts, oldest first."""
 _CHANGE = table_of(ContactChange)
 _TITLE_CHANGES = select(_CHANGE.c.contact_id, _CHANGE.c.changed_at).where(
     _CHANGE.c.contact_id.in_(bindparam("ids", expanding=True)), _CHANGE.c.field == "title"
@@ -117,15 +126,21 @@ _OPEN_ISSUES = (
 
 async def _open_deals(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int, OpenDeal]:
     """Each contact's newest open deal, else the newest open one of their account."""
-    linked = await query_rows(session, _DEALS_OF_CONTACTS, ids=[c.id for c in contacts])
-    found = {row.contact_id: OpenDeal(row.id, row.stage, row.created_at) for row in linked}
-    accounts = {c.account_id for c in contacts if c.id not in found and c.account_id is not None}
-    if accounts:
-        rows = await query_rows(session, _DEALS_OF_ACCOUNTS, accounts=list(accounts))
-        newest = {row.account_id: OpenDeal(row.id, row.stage, row.created_at) for row in rows}
-        for contact in contacts:
-            if contact.id not in found and contact.account_id in newest:
-                found[contact.id or 0] = newest[contact.account_id]
+    ids = [c.id for c in contacts]
+    accounts = list({c.account_id for c in contacts if c.account_id is not None})
+    linked: dict[int, OpenDeal] = {}
+    of_account: dict[int, OpenDeal] = {}
+    for row in await query_rows(session, _OPEN_DEALS, ids=ids, accounts=accounts):
+        opened = OpenDeal(row.id, row.stage, row.created_at)
+        if row.contact_id is not None:
+            linked[row.contact_id] = opened  # rows come oldest first: the newest stays
+        else:
+            of_account[row.account_id] = opened
+    found = {}
+    for contact in contacts:
+        deal = linked.get(contact.id or 0) or of_account.get(contact.account_id or 0)
+        if deal is not None:
+            found[contact.id or 0] = deal
     return found
 
 
