@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from learning.features import Features
 from learning.pipeline import PIPELINE_VERSION, LeadModel, build_model
 from learning.scorer import PendingUpdate
+from models.db import query_rows, table_of
 from models.learning import DriftEvent, LearningLogEntry, ModelSnapshot
 from models.learning_control import LearningExclusion
 
@@ -109,13 +110,21 @@ _ENTRIES_AFTER = (
     )
     .order_by(col(LearningLogEntry.id))
 )
-"""Built once: every capture asks it (are there updates from other workers?)."""
+_LOG = table_of(LearningLogEntry)
+_ANY_AFTER = (
+    select(_LOG.c.id)
+    .where(_LOG.c.workspace_id == bindparam("workspace_id"), _LOG.c.id > bindparam("after_id"))
+    .limit(1)
+)
+"""Both built once: every capture asks whether other workers logged updates."""
 
 
 async def _entries_after(
     session: AsyncSession, workspace_id: int, after_id: int | None
 ) -> list[LearningLogEntry]:
     params = {"workspace_id": workspace_id, "after_id": after_id or 0}
+    if not await query_rows(session, _ANY_AFTER, **params):
+        return []  # the usual answer, found without building log entries
     return list((await session.exec(_ENTRIES_AFTER, params=params)).all())
 
 

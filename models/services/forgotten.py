@@ -12,10 +12,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.activity import RawItem
+from models.db import query_rows, table_of
 from models.privacy import ErasureKey, ErasureTombstone
 from models.services.identity import normalize_email
 from models.services.inputs import ActivityIn, PersonIn
@@ -31,10 +33,16 @@ def tombstone_digest(key: str, kind: str, value: str) -> str:
     return hmac.new(key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
+_KEY = select(table_of(ErasureKey).c.key).where(
+    table_of(ErasureKey).c.workspace_id == bindparam("workspace_id")
+)
+"""The workspace's tombstone key (built once: every capture checks for one)."""
+
+
 async def _key(session: AsyncSession, workspace_id: int, *, create: bool) -> str | None:
-    found = await session.get(ErasureKey, workspace_id)
-    if found is not None or not create:
-        return found.key if found else None
+    found = await query_rows(session, _KEY, workspace_id=workspace_id)
+    if found or not create:
+        return str(found[0].key) if found else None
     made = ErasureKey(workspace_id=workspace_id, key=secrets.token_hex(32))
     session.add(made)
     await session.flush()

@@ -108,20 +108,24 @@ _CHANGE = table_of(ContactChange)
 _TITLE_CHANGES = select(_CHANGE.c.contact_id, _CHANGE.c.changed_at).where(
     _CHANGE.c.contact_id.in_(bindparam("ids", expanding=True)), _CHANGE.c.field == "title"
 )
-_ACCOUNT = table_of(Account)
-_FIRMOGRAPHICS = select(_ACCOUNT.c.id, _ACCOUNT.c.industry, _ACCOUNT.c.employees).where(
-    _ACCOUNT.c.id.in_(bindparam("accounts", expanding=True))
+_ACCOUNT, _CONTACT, _ISSUE = table_of(Account), table_of(Contact), table_of(HygieneIssue)
+_OPEN_ISSUE_COUNT = (
+    select(func.count())
+    .where(_ISSUE.c.entity_type == "contact", _ISSUE.c.entity_id == _CONTACT.c.id)
+    .where(_ISSUE.c.closed_at.is_(None))
+    .scalar_subquery()
 )
-_ISSUE = table_of(HygieneIssue)
-_OPEN_ISSUES = (
-    select(_ISSUE.c.entity_id, func.count())
-    .where(
-        _ISSUE.c.entity_type == "contact",
-        _ISSUE.c.entity_id.in_(bindparam("ids", expanding=True)),
-        _ISSUE.c.closed_at.is_(None),
+_CONTEXT = (
+    select(
+        _CONTACT.c.id,
+        _ACCOUNT.c.industry,
+        _ACCOUNT.c.employees,
+        _OPEN_ISSUE_COUNT.label("open_issues"),
     )
-    .group_by(_ISSUE.c.entity_id)
+    .select_from(_CONTACT.outerjoin(_ACCOUNT, _ACCOUNT.c.id == _CONTACT.c.account_id))
+    .where(_CONTACT.c.id.in_(bindparam("ids", expanding=True)))
 )
+"""Each contact's firmographics (from its account) and count of open data problems."""
 
 
 async def _open_deals(session: AsyncSession, contacts: Sequence[Contact]) -> dict[int, OpenDeal]:
@@ -164,30 +168,23 @@ async def load_timelines(
     title_changes: dict[int, list[datetime]] = {}
     for contact_id, changed_at in await query_rows(session, _TITLE_CHANGES, ids=ids):
         title_changes.setdefault(contact_id, []).append(changed_at)
-    account_ids = list({c.account_id for c in contacts if c.account_id is not None})
-    accounts = {
-        row.id: row
-        for row in (
-            await query_rows(session, _FIRMOGRAPHICS, accounts=account_ids) if account_ids else []
-        )
-    }
-    issues = {row[0]: int(row[1]) for row in await query_rows(session, _OPEN_ISSUES, ids=ids)}
+    context = {row.id: row for row in await query_rows(session, _CONTEXT, ids=ids)}
     timelines = {}
     for contact in contacts:
         cid, moment = contact.id or 0, at[contact.id or 0]
-        account, deal = accounts.get(contact.account_id), deals.get(cid)
+        known, deal = context[cid], deals.get(cid)
         changed = [t for t in title_changes.get(cid, []) if t <= moment]
         timelines[cid] = (
             LeadTimeline(
                 touches=tuple(touch_of(a) for a in activities.get(cid, []) if _known(a, moment)),
                 seniority=seniority_of(contact.title),
                 title_changed_at=max(changed, default=None),
-                industry=account.industry if account else None,
-                employees=account.employees if account else None,
+                industry=known.industry,
+                employees=known.employees,
                 lead_source=contact.lead_source,
                 deal_stage=deal.stage if deal else None,
                 deal_created_at=deal.created_at if deal else None,
-                open_issues=issues.get(cid, 0),
+                open_issues=int(known.open_issues),
             ),
             deal,
         )
