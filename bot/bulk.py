@@ -42,7 +42,10 @@ def read_chunk(reader: Reader, chunk: list[bytes]) -> tuple[int, list[CaptureInp
 async def read_all(
     raws: Iterable[bytes], reader: Reader, *, parallel: bool
 ) -> AsyncIterator[tuple[int, list[CaptureInput]]]:
-    """(raw items read, inputs) per batch; with ``parallel`` the next batch is read meanwhile."""
+    """(raw items read, inputs) per batch; with ``parallel`` the next batch is read meanwhile.
+
+    The first batch is read here, so that storing it overlaps the worker processes' start.
+    """
     chunks = _chunks(raws, BATCH)
     if not parallel:
         for chunk in chunks:
@@ -50,10 +53,12 @@ async def read_all(
         return
     loop = asyncio.get_running_loop()
     workers = max(1, (os.cpu_count() or 2) - 1)
+    first = next(chunks, [])
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         pending = [
             loop.run_in_executor(pool, read_chunk, reader, c) for c in islice(chunks, workers + 1)
         ]
+        yield read_chunk(reader, first)  # while the workers start (a second or two)
         while pending:
             batch = await pending.pop(0)
             if chunk := next(chunks, []):
