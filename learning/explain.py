@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from learning.features import FEATURES, FeatureInfo, Features, evidence
-from learning.pipeline import LeadModel
+from learning.pipeline import LeadModel, Vector
 
 MIN_SHARE = 0.02
 
@@ -54,6 +54,10 @@ class Action:
         """Whether the action makes sense for this lead (a reply needs an email sent)."""
         return self.needs is None or bool(features.get(self.needs))
 
+    def touches(self) -> list[str]:
+        """The features the action changes."""
+        return [name for name, _value in (*self.changes, *self.sets)]
+
 
 ACTIONS = (
     Action("book a meeting", (("meetings_upcoming", 1.0),)),
@@ -67,9 +71,11 @@ ACTIONS = (
 )
 
 
-def explain(model: LeadModel, features: Features, *, limit: int) -> Reasons:
+def explain(
+    model: LeadModel, features: Features, *, limit: int, vector: Vector | None = None
+) -> Reasons:
     """The ``limit`` strongest contributions each way, each with its evidence."""
-    shares = model.contributions(features)
+    shares = model.contributions(features, vector)
     ranked = sorted(shares.items(), key=lambda item: abs(item[1]), reverse=True)
     reasons: list[Reason] = []
     cited: set[str] = set()
@@ -94,14 +100,23 @@ def _apply(action: Action, features: Features) -> Features:
     return changed
 
 
-def best_action(model: LeadModel, features: Features) -> tuple[str, int] | None:
-    """The action that would raise the score most, with its estimated effect in points."""
-    base = round(model.probability(features) * 100)
-    effects = [
-        (action.label, round(model.probability(_apply(action, features)) * 100) - base)
-        for action in ACTIONS
-        if action.applies(features)
-    ]
+def best_action(
+    model: LeadModel, features: Features, vector: Vector | None = None
+) -> tuple[str, int] | None:
+    """The action that would raise the score most, with its estimated effect in points.
+
+    Only the features an action changes are encoded again (``vector``: the lead's, if the
+    caller has it); each encoded feature depends on its own value alone.
+    """
+    vector = vector if vector is not None else model.encode(features)
+    base = round(model.probability_of(vector) * 100)
+    effects = []
+    for action in ACTIONS:
+        if action.applies(features):
+            changed = _apply(action, features)
+            touched = {name: changed[name] for name in action.touches()}
+            after = vector | model.encode(touched)
+            effects.append((action.label, round(model.probability_of(after) * 100) - base))
     if not effects:
         return None
     label, gain = max(effects, key=lambda item: item[1])

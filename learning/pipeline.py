@@ -25,6 +25,7 @@ from learning.features import FEATURES, Features
 _AS_IS = frozenset({"reply_rate_90d", "reply_speed", "title_changed_90d"})
 _IGNORED_CATEGORIES = frozenset({"unknown", "other", ""})
 Z_LIMIT = 5.0
+Vector = dict[Hashable, Any]
 
 
 def vectorize(features: Mapping[str, float | str]) -> dict[str, float]:
@@ -193,8 +194,16 @@ class LeadModel:
 
     def probability(self, features: Features) -> float:
         """P(this lead converts)."""
-        proba = self.pipeline.predict_proba_one(features)
-        return float(proba.get(True, 0.0))
+        return self.probability_of(self.encode(features))
+
+    def encode(self, features: Features) -> Vector:
+        """The vector the classifier sees for these features (encode once, ask many times)."""
+        vector: Vector = self.pipeline.transform_one(features)
+        return vector
+
+    def probability_of(self, vector: Vector) -> float:
+        """P(converts) for an encoded lead (see :meth:`encode`)."""
+        return float(self.pipeline[-1].predict_proba_one(vector).get(True, 0.0))
 
     def learn(self, features: Features, label: bool, weight: float) -> None:
         """One online update, weighted."""
@@ -220,17 +229,18 @@ class LeadModel:
         """The logistic regression's weights by model input (a copy)."""
         return {str(k): float(v) for k, v in self.pipeline[-1].weights.items()}
 
-    def contributions(self, features: Features) -> dict[str, float]:
+    def contributions(self, features: Features, vector: Vector | None = None) -> dict[str, float]:
         """Each feature's additive share of the log-odds (weight × encoded value, per feature).
 
         Standardized columns count from their running mean; CRM features from zero.
+        ``vector`` is the features already encoded, if the caller has it.
         """
         weights = self.pipeline[-1].weights
         shares: dict[str, float] = {}
-        for key, value in self.pipeline.transform_one(features).items():
+        for key, value in (vector if vector is not None else self.encode(features)).items():
             share = weights.get(key, 0.0) * value
             if share:
-                name = feature_of(key)
+                name = feature_of(str(key))
                 shares[name] = shares.get(name, 0.0) + share
         return shares
 

@@ -100,13 +100,14 @@ class Scorer:
 
     def score(self, features: Features) -> Score:
         """Score, band, reasons and next action for one lead."""
-        value = round(self.model.probability(features) * 100)
+        vector = self.model.encode(features)
+        value = round(self.model.probability_of(vector) * 100)
         return Score(
             value=value,
             band=band_of(value, self.config),
             low_confidence=self.outcomes_seen < self.config.min_outcomes,
-            reasons=explain(self.model, features, limit=self.config.reasons),
-            action=best_action(self.model, features),
+            reasons=explain(self.model, features, limit=self.config.reasons, vector=vector),
+            action=best_action(self.model, features, vector),
             model_version=self.version,
         )
 
