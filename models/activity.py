@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, json_field, time_field, workspace_fk
 
 ACTIVITY_KINDS = ("email", "meeting", "call", "web", "marketing", "note")
+
+
+PENDING = text("processed_at IS NULL")
 
 
 class RawItem(SQLModel, table=True):
@@ -20,7 +23,12 @@ class RawItem(SQLModel, table=True):
     when they have gone through the ingestion path, so a restart finishes the rest.
     """
 
-    __table_args__ = (UniqueConstraint("workspace_id", "source", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "source", "external_id"),
+        # The inbox asks for the oldest unprocessed bodies on every wake-up: without this
+        # it would scan every body ever received.
+        Index("ix_rawitem_pending", "id", sqlite_where=PENDING, postgresql_where=PENDING),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()

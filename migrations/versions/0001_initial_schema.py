@@ -298,6 +298,13 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("rawitem", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_rawitem_pending",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("processed_at IS NULL"),
+            postgresql_where=sa.text("processed_at IS NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_rawitem_workspace_id"), ["workspace_id"], unique=False)
 
     op.create_table(
@@ -1203,6 +1210,11 @@ def downgrade() -> None:
     op.drop_table("rolegrant")
     with op.batch_alter_table("rawitem", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rawitem_workspace_id"))
+        batch_op.drop_index(
+            "ix_rawitem_pending",
+            sqlite_where=sa.text("processed_at IS NULL"),
+            postgresql_where=sa.text("processed_at IS NULL"),
+        )
 
     op.drop_table("rawitem")
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
