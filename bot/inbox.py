@@ -23,7 +23,7 @@ from bot.settings import SettingsError
 from handlers.signing import SignatureError
 from handlers.webhook import SignedRequest, WebhookSource, body_digest
 from models.db import is_clash, unit_of_work
-from models.services.inbox import lock_raw, lock_raws, pending_raw
+from models.services.inbox import lock_raw, lock_raws, mark_processed, pending_raw
 from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn
 from models.types import utcnow
 
@@ -77,8 +77,7 @@ class Inbox:
                     else item
                     for item in self._parse(raw.source, raw.body, raw.content_type, raw.external_id)
                 ]
-                raw.processed_at = utcnow()
-                session.add(raw)
+            await mark_processed(session=session, raw_ids=[raw.id for raw in raws], at=utcnow())
             await capture_all_in(session, self.runtime, items)
         return len(raws)
 

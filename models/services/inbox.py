@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.activity import RawItem
+from models.db import query_rows, table_of
 from models.integration import WebhookReceipt
 
 
@@ -71,12 +77,37 @@ async def lock_raw(*, session: AsyncSession, raw_id: int) -> RawItem | None:
     return (await session.exec(query)).first()
 
 
-async def lock_raws(*, session: AsyncSession, raw_ids: list[int]) -> list[RawItem]:
+@dataclass(frozen=True, slots=True)
+class PendingBody:
+    """A stored body to process, as plain values."""
+
+    id: int
+    source: str
+    external_id: str
+    content_type: str
+    body: bytes
+
+
+_RAW = table_of(RawItem)
+_PENDING_BODIES = (
+    select(*(_RAW.c[f.name] for f in fields(PendingBody)))
+    .where(_RAW.c.id.in_(bindparam("ids", expanding=True)), _RAW.c.processed_at.is_(None))
+    .order_by(_RAW.c.id)
+    .with_for_update(skip_locked=True)
+)
+_MARK_PROCESSED = (
+    update(_RAW)
+    .where(_RAW.c.id.in_(bindparam("ids", expanding=True)))
+    .values(processed_at=bindparam("at"))
+)
+
+
+async def lock_raws(*, session: AsyncSession, raw_ids: list[int]) -> list[PendingBody]:
     """Unprocessed bodies, oldest first, locked for this transaction (other workers skip them)."""
-    query = (
-        select(RawItem)
-        .where(col(RawItem.id).in_(raw_ids), col(RawItem.processed_at).is_(None))
-        .order_by(col(RawItem.id))
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.exec(query)).all())
+    return [PendingBody(*row) for row in await query_rows(session, _PENDING_BODIES, ids=raw_ids)]
+
+
+async def mark_processed(*, session: AsyncSession, raw_ids: Sequence[int], at: datetime) -> None:
+    """These bodies went through capture (in the caller's transaction)."""
+    connection = await session.connection()
+    await connection.execute(_MARK_PROCESSED, {"ids": list(raw_ids), "at": at})
