@@ -17,6 +17,7 @@ from datetime import datetime
 import aiohttp
 import structlog
 
+from bot.egress import PrivateAddressError, url_problem, webhook_client
 from bot.outbox import backoff
 from handlers.signing import GENERIC_SIGNATURE, GENERIC_TIMESTAMP, generic_signature
 from models.db import SessionFactory, unit_of_work
@@ -57,8 +58,10 @@ class WebhookDeliverer:
         timeout_s: float = 10.0,
         retry_base_s: float = RETRY_BASE_S,
         clock: Callable[[], datetime] = utcnow,
+        allow_private: bool = False,
     ) -> None:
         self.sessions = sessions
+        self.allow_private = allow_private
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.retry_base_s = retry_base_s
         self.clock = clock
@@ -102,22 +105,33 @@ class WebhookDeliverer:
         )
         return int(error is None)
 
+    def client(self) -> aiohttp.ClientSession:
+        """The HTTP client to deliver with (it refuses private destinations unless allowed)."""
+        return webhook_client(allow_private=self.allow_private)
+
     async def _post(
         self, http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
     ) -> str | None:
         """None on a 2xx answer, else a short reason (no body, which may hold anything)."""
+        problem = url_problem(url, allow_private=self.allow_private)
+        if problem is not None:
+            return f"refused: {problem}"
         try:
             async with http.post(
                 url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
             ) as response:
                 await response.read()
                 return None if 200 <= response.status < 300 else f"http {response.status}"
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, PrivateAddressError):
+                return "refused: the host resolves to a private or reserved address"
+            return type(exc).__name__
         except (aiohttp.ClientError, TimeoutError) as exc:
             return type(exc).__name__
 
     async def run_forever(self, stop: asyncio.Event, *, interval_s: float = 0.5) -> None:
         """Deliver until ``stop`` is set; a failure never ends the loop."""
-        async with aiohttp.ClientSession() as http:
+        async with self.client() as http:
             while not stop.is_set():
                 try:
                     await self.run_once(http)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="NUDGE_WEBHOOK_SECRET")
     public_url: str = Field(default="http://localhost:3000", validation_alias="NUDGE_PUBLIC_URL")
+    webhooks_to_private_networks: bool = Field(
+        default=False, validation_alias="NUDGE_WEBHOOKS_TO_PRIVATE_NETWORKS"
+    )
     log_level: str = Field(default="INFO", validation_alias="NUDGE_LOG_LEVEL")
     pseudonym_salt: SecretStr = Field(
         default=SecretStr("nudge-dev-salt"), validation_alias="NUDGE_PSEUDONYM_SALT"

@@ -96,7 +96,13 @@ def create_web_app(
     for source in sources:
         app.router.add_post(source.path, webhook_handler(runtime, intake, source))
     app.cleanup_ctx.append(_background(intake.run, poster.run_forever, inbox.run_forever))
-    app.cleanup_ctx.append(_background(WebhookDeliverer(runtime.sessions).run_forever))
+    app.cleanup_ctx.append(
+        _background(
+            WebhookDeliverer(
+                runtime.sessions, allow_private=runtime.settings.webhooks_to_private_networks
+            ).run_forever
+        )
+    )
     app.cleanup_ctx.append(_background(HomePublisher(runtime, bolt.client).run_forever))
     app.cleanup_ctx.append(_run_mailboxes)
     app.cleanup_ctx.append(_run_scheduler)

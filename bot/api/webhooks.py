@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from bot.api.framework import ApiError, Call, Operation, not_found
 from bot.api.schemas import WebhookCreate, WebhookCreated, WebhookRead
+from bot.egress import url_problem
 from models.integration import WebhookSubscription
 from models.services.outbound import (
     create_subscription,
@@ -27,6 +28,9 @@ def _read(subscription: WebhookSubscription) -> WebhookRead:
 async def create_webhook(call: Call) -> WebhookCreated:
     """Subscribe; the answer carries the signing secret, shown this once."""
     body: WebhookCreate = call.body
+    allowed = call.runtime.settings.webhooks_to_private_networks
+    if (problem := url_problem(body.url, allow_private=allowed)) is not None:
+        raise ApiError(400, "invalid_body", f"url: {problem}")
     try:
         subscription = await create_subscription(
             session=call.session, workspace_id=call.workspace_id, url=body.url,

@@ -61,7 +61,7 @@ async def make_token(runtime: Runtime, *scopes: str, name: str = "test") -> str:
 
 
 @asynccontextmanager
-async def serve_api(database_url: str, config: AppConfig) -> AsyncIterator[Api]:
-    """Nudge's web app, served, with an all-scopes token."""
-    async with serve(database_url, config) as served:
+async def serve_api(database_url: str, config: AppConfig, **settings: Any) -> AsyncIterator[Api]:
+    """Nudge's web app, served (with these settings), with an all-scopes token."""
+    async with serve(database_url, config, **settings) as served:
         yield Api(served.runtime, served.client, await make_token(served.runtime))

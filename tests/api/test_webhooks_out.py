@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
+from bot.config import AppConfig
 from bot.deliveries import DELIVERY_HEADER, WebhookDeliverer
+from bot.egress import PrivateAddressError, PublicOnlyResolver, is_public
 from bot.runtime import Runtime
 from handlers.signing import SignatureError, verify_generic
 from models.db import unit_of_work
@@ -26,7 +29,7 @@ from models.services.inputs import PersonIn
 from models.services.outbound import create_subscription, emit_event, emit_issue_events
 from models.services.scoring import rescore_contact
 from models.types import utcnow
-from tests.api.served import Api
+from tests.api.served import Api, serve_api
 from tests.conftest import NOW
 
 
@@ -53,6 +56,13 @@ class Receiver:
             return web.json_response({"error": "down for maintenance"}, status=500)
         self.accepted.setdefault(delivery, await request.json())
         return web.json_response({"ok": True})
+
+
+@pytest.fixture
+async def private_api(database_url: str, app_config: AppConfig) -> AsyncIterator[Api]:
+    """The API of a deployment whose webhook receivers are on its own network."""
+    async with serve_api(database_url, app_config, webhooks_to_private_networks=True) as running:
+        yield running
 
 
 @pytest.fixture
@@ -83,7 +93,7 @@ async def test_a_failed_delivery_is_retried_and_accepted_once(
         await rescore_contact(session=session, scorer=runtime.scorer, contact=ana, at=NOW)
         await emit_event(session, runtime.workspace_id, "hygiene.issue_closed", {"issue_id": 1})
     now = [utcnow()]
-    deliverer = WebhookDeliverer(runtime.sessions, clock=lambda: now[0])
+    deliverer = WebhookDeliverer(runtime.sessions, clock=lambda: now[0], allow_private=True)
     async with aiohttp.ClientSession() as http:
         assert await deliverer.run_once(http) == 0  # the receiver answers 500
         assert await deliverer.run_once(http) == 0  # not yet: the retry waits its backoff
@@ -106,8 +116,9 @@ async def test_a_failed_delivery_is_retried_and_accepted_once(
 
 
 async def test_the_served_app_posts_events_for_changes_made_through_the_api(
-    api: Api, receiver: tuple[Receiver, str]
+    private_api: Api, receiver: tuple[Receiver, str]
 ) -> None:
+    api = private_api
     target, url = receiver
     status, subscription = await api.call(
         "POST", "/webhooks", json={"url": url, "events": ["score.changed"]}
@@ -130,8 +141,9 @@ async def test_the_served_app_posts_events_for_changes_made_through_the_api(
 
 
 async def test_a_stopped_subscription_gets_nothing_more(
-    api: Api, receiver: tuple[Receiver, str]
+    private_api: Api, receiver: tuple[Receiver, str]
 ) -> None:
+    api = private_api
     _target, url = receiver
     _status, subscription = await api.call(
         "POST", "/webhooks", json={"url": url, "events": ["score.changed"]}
@@ -170,9 +182,57 @@ async def test_hygiene_issues_go_out_without_their_message(
         assert await emit_issue_events(session, [issue], opened=True) == 1
         assert await emit_issue_events(session, [issue], opened=False) == 0  # not subscribed
     async with aiohttp.ClientSession() as http:
-        assert await WebhookDeliverer(runtime.sessions).run_once(http) == 1
+        assert await WebhookDeliverer(runtime.sessions, allow_private=True).run_once(http) == 1
     (event,) = target.accepted.values()
     assert event["type"] == "hygiene.issue_opened"
     assert event["data"]["rule"] == "missing_owner"
     assert (event["data"]["entity_type"], event["data"]["entity_id"]) == ("contact", 7)
     assert "Mallory" not in str(event)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:8080/admin", "http://[::1]/hook", "http://10.0.0.7/hook"],
+)  # fmt: skip
+async def test_a_subscription_into_a_private_network_is_refused(api: Api, url: str) -> None:
+    status, body = await api.call(
+        "POST", "/webhooks", json={"url": url, "events": ["score.changed"]}
+    )
+    assert (status, body["error"]) == (400, "invalid_body")
+    assert "private" in body["message"] or "this machine" in body["message"]
+    status, _made = await api.call(
+        "POST", "/webhooks", json={"url": "https://erp.example/hook", "events": ["score.changed"]}
+    )
+    assert status == 201
+
+
+async def test_a_name_resolving_into_a_private_network_is_not_posted_to(
+    runtime: Runtime, receiver: tuple[Receiver, str]
+) -> None:
+    """The name is only checked when it is resolved, on every connection (it can change)."""
+    target, url = receiver
+    name = socket.gethostname()  # this machine's own name: resolves to a non-public address
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(name, 80)}
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve here")
+    if any(is_public(address) for address in resolved):
+        pytest.skip(f"this machine's name {name!r} resolves to a public address")
+    by_name = url.replace("127.0.0.1", name)  # the same receiver, through a name
+    async with unit_of_work(runtime.sessions) as session:
+        subscription = await create_subscription(
+            session=session, workspace_id=runtime.workspace_id, url=by_name,
+            events=["hygiene.issue_closed"], actor="test",
+        )  # fmt: skip
+        target.secret = subscription.secret
+        await emit_event(session, runtime.workspace_id, "hygiene.issue_closed", {"issue_id": 1})
+    deliverer = WebhookDeliverer(runtime.sessions)
+    async with deliverer.client() as http:
+        assert await deliverer.run_once(http) == 0
+    async with unit_of_work(runtime.sessions) as session:
+        (row,) = (await session.exec(select(WebhookDelivery))).all()
+    assert row.last_error is not None
+    assert row.last_error.startswith("refused:")
+    assert target.attempts == []
+    with pytest.raises(PrivateAddressError):
+        await PublicOnlyResolver().resolve("localhost", 80)
