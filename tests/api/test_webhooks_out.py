@@ -216,7 +216,7 @@ async def test_a_name_resolving_into_a_private_network_is_not_posted_to(
         resolved = {info[4][0] for info in socket.getaddrinfo(name, 80)}
     except OSError:
         pytest.skip(f"this machine's name {name!r} does not resolve here")
-    if any(is_public(address) for address in resolved):
+    if any(is_public(str(address)) for address in resolved):
         pytest.skip(f"this machine's name {name!r} resolves to a public address")
     by_name = url.replace("127.0.0.1", name)  # the same receiver, through a name
     async with unit_of_work(runtime.sessions) as session:
