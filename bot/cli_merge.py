@@ -11,6 +11,7 @@ import typer
 
 from bot.cli_support import cli_settings, fail
 from bot.config import ConfigError, load_config
+from bot.flows import rescore_merged
 from bot.runtime import Runtime
 from models.contact import Contact
 from models.db import unit_of_work
@@ -47,6 +48,7 @@ async def dedupe_workspace(runtime: Runtime) -> dict[str, int]:
         result = await dedupe(
             session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm
         )
+        await rescore_merged(session, runtime, {record.survivor_id for record in result.merges})
     return {
         "pairs considered": result.candidates,
         "merged": len(result.merges),
@@ -87,6 +89,7 @@ async def undo(runtime: Runtime, merge_id: int) -> str:
         record = await undo_merge(
             session=session, workspace_id=runtime.workspace_id, merge_id=merge_id, actor=CLI_ACTOR
         )
+        await rescore_merged(session, runtime, [record.survivor_id, record.merged_id])
     return (
         f"merge #{merge_id} undone: contacts #{record.survivor_id} and #{record.merged_id} "
         "are separate again and will not be merged or proposed again"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +23,7 @@ from models.services.feedback import (
 )
 from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn, SkippedIn
 from models.services.nudges import sweep_hot_leads
+from models.services.scoring import rescore_ids
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +69,16 @@ async def capture(runtime: Runtime, item: CaptureInput) -> str:
     """Store one input in its own transaction (see :func:`capture_in`)."""
     async with unit_of_work(runtime.sessions) as session:
         return await capture_in(session, runtime, item)
+
+
+async def rescore_merged(
+    session: AsyncSession, runtime: Runtime, contact_ids: Collection[int]
+) -> None:
+    """Rescore contacts whose timelines a merge (or its undo) just changed."""
+    await refresh_model(session, runtime)
+    await rescore_ids(
+        session=session, scorer=runtime.scorer, contact_ids=contact_ids, now=runtime.clock()
+    )
 
 
 async def sweep(runtime: Runtime) -> int:

@@ -51,7 +51,7 @@ async def _mail(runtime: Runtime, external_id: str, who: tuple[str, str], hours_
         ActivityIn(
             source="email", external_id=external_id, kind="email",
             occurred_at=NOW - timedelta(hours=hours_ago),
-            people=(PersonIn(email=email, name=name),), direction="in", rep_email=REP.email,
+            people=(PersonIn(email=email, name=name),), direction="inbound", rep_email=REP.email,
             subject="Pricing question",
         ),
     )  # fmt: skip
@@ -67,15 +67,19 @@ async def _contact_of(runtime: Runtime, email: str) -> Contact:
         return (await session.exec(query)).one()
 
 
+SCORED = {"score", "score_band", "scored_at"}
+"""Derived columns: a merge and its undo rescore both contacts with what they now hold."""
+
+
 async def _history(runtime: Runtime) -> dict[str, Any]:
-    """Every contact's row, identities, activities and participations, by contact id."""
+    """Every contact's row (but its score), identities, activities and participations."""
     async with unit_of_work(runtime.sessions) as session:
         contacts = (await session.exec(select(Contact))).all()
         identities = (await session.exec(select(ContactIdentity))).all()
         activities = (await session.exec(select(Activity))).all()
         participants = (await session.exec(select(ActivityParticipant))).all()
     return {
-        "contacts": {c.id: c.model_dump() for c in contacts},
+        "contacts": {c.id: c.model_dump(exclude=SCORED) for c in contacts},
         "identities": sorted((i.value, i.contact_id) for i in identities),
         "activities": sorted((a.external_id, a.contact_id) for a in activities),
         "participants": sorted((p.activity_id, p.contact_id) for p in participants),
@@ -117,6 +121,24 @@ async def test_a_strong_match_merges_by_itself_and_keeps_all_history(runtime: Ru
 
     await _mail(runtime, "m5", ANA_AGAIN, hours_ago=1)
     assert ("m5", survivor.id) in (await _history(runtime))["activities"]
+
+
+async def _latest_features(runtime: Runtime, contact_id: int | None) -> dict[str, Any]:
+    async with unit_of_work(runtime.sessions) as session:
+        query = (
+            select(ScoreSnapshot)
+            .where(ScoreSnapshot.contact_id == contact_id)
+            .order_by(col(ScoreSnapshot.id).desc())
+        )
+        return dict((await session.exec(query)).first().features)  # type: ignore[union-attr]
+
+
+async def test_a_merged_contact_is_rescored_with_both_histories(runtime: Runtime) -> None:
+    await _mail(runtime, "m1", ANA, hours_ago=30)
+    await _mail(runtime, "m2", ANA, hours_ago=20)
+    await _mail(runtime, "m4", ANA_AGAIN, hours_ago=10)  # merged into the first at capture
+    survivor = await _contact_of(runtime, ANA[0])
+    assert (await _latest_features(runtime, survivor.id))["emails_in_7d"] == 3
 
 
 async def test_a_weak_match_becomes_a_proposal_nudged_to_the_owner(runtime: Runtime) -> None:
@@ -188,6 +210,7 @@ async def test_the_merge_button_merges_and_replaces_the_buttons(runtime: Runtime
     assert again["response_type"] == "ephemeral"
     assert "already answered" in str(again["text"])
     assert len(await _rows(runtime, MergeRecord)) == 1
+    assert (await _latest_features(runtime, survivor.id))["emails_in_7d"] == 2  # both mails
 
 
 async def test_only_those_who_may_see_both_contacts_can_answer(runtime: Runtime) -> None:

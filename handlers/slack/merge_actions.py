@@ -9,6 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.flows import rescore_merged
 from bot.runtime import Runtime
 from handlers.blocks import mention
 from handlers.blocks_merge import MERGE_ACTIONS, render_merge_answer
@@ -38,6 +39,7 @@ async def answer_proposal(runtime: Runtime, proposal_id: int, user_id: str, merg
                 session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,
                 actor=actor,
             )  # fmt: skip
+            await rescore_merged(session, runtime, [record.survivor_id])
             return (
                 f"✅ Merged by {mention(user_id)} (merge #{record.id}; "
                 f"`nudge merge undo {record.id}` puts them back)"

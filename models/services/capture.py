@@ -24,7 +24,7 @@ from models.services.hygiene import paired_contacts, recheck
 from models.services.identity import find_contact, resolve_contacts
 from models.services.inputs import ActivityIn, PersonIn, QuarantineIn, SkippedIn
 from models.services.nudges import LeadEvent, queue_hot_leads
-from models.services.scoring import rescore_contacts
+from models.services.scoring import rescore_contacts, rescore_ids
 from models.services.text import cut, fit_id, storable
 from models.services.timeline import add_participant, participants_of, stitch_visitor
 from models.services.workspaces import team_by_email
@@ -249,6 +249,8 @@ async def record_activities(
     await _score_and_nudge(session, scorer, contacts, config, now, result)
     deduped = await dedupe(session=session, workspace_id=workspace_id, config=config, new=created)
     result.nudges += deduped.nudges
+    survivors = {record.survivor_id for record in deduped.merges}
+    await rescore_ids(session=session, scorer=scorer, contact_ids=survivors, now=now)
     paired = paired_contacts(deduped.proposals, deduped.merges)
     await recheck(session=session, workspace_id=workspace_id, config=config, now=now,
                   actor="capture", contact_ids=paired)  # fmt: skip

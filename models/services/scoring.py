@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, bindparam, cast, func, null, select, union_all
+from sqlmodel import col
+from sqlmodel import select as orm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.features import UPCOMING, Features, compute_features
@@ -258,3 +260,20 @@ async def rescore_contact(
         session=session, scorer=scorer, contacts=[contact], at={contact.id: at}
     )
     return scored[contact.id]
+
+
+async def rescore_ids(
+    *, session: AsyncSession, scorer: Scorer, contact_ids: Collection[int], now: datetime
+) -> dict[int, Scored]:
+    """Rescore these live contacts as of their last touch (never later than ``now``), as after
+    a merge or its undo, when a contact's timeline changed without a new activity."""
+    if not contact_ids:
+        return {}
+    query = orm_select(Contact).where(
+        col(Contact.id).in_(list(contact_ids)), col(Contact.merged_into_id).is_(None)
+    )
+    contacts = list((await session.exec(query)).all())
+    at = {c.id or 0: min(now, c.last_touch_at or now) for c in contacts}
+    if not contacts:
+        return {}
+    return await rescore_contacts(session=session, scorer=scorer, contacts=contacts, at=at)
