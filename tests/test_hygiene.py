@@ -16,6 +16,7 @@ from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal
 from models.integration import WebhookDelivery
+from models.workspace import User
 from models.services.deals import close_deal
 from models.services.outbound import create_subscription
 from tests.conftest import INTERNAL_DOMAIN, NOW, REP
@@ -60,6 +61,22 @@ async def test_captured_mail_opens_an_issue_once_and_nudges_the_owner(runtime: R
                                        internal_domains=DOMAINS))  # fmt: skip
     assert len(await all_issues(world)) == 1
     assert len(await nudges_of(world)) == 1
+
+
+async def test_a_record_nobody_owns_is_reported_to_an_admin(runtime: Runtime) -> None:
+    """No owner and no team channel: the first admin hears of it rather than nobody."""
+    with_rules(runtime, {"rule": "missing_owner", "applies_to": ["contact"]})
+    world = await make_world(runtime)
+    orphan = await add_contact(world, "Orla Quinn", email="orla@initech.example", owned=False)
+    await check(world, contacts=(orphan,))
+    assert await nudges_of(world) == []  # no admin yet: nobody to tell
+    async with unit_of_work(runtime.sessions) as session:
+        session.add(User(workspace_id=world.workspace_id, slack_user_id="U0ADMIN1",
+                         name="Ada Admin", role="admin"))  # fmt: skip
+    other = await add_contact(world, "Otto Quinn", email="otto@initech.example", owned=False)
+    await check(world, contacts=(other,))
+    (nudge,) = [n for n in await nudges_of(world) if n.contact_id == other]
+    assert nudge.channel == "U0ADMIN1"
 
 
 async def test_captured_mail_revives_a_quiet_deal(runtime: Runtime) -> None:

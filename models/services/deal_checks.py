@@ -131,7 +131,9 @@ async def queue_stale_deals(
         if not state.stale:
             continue
         deal = state.deal
-        target = await owner_destination(session=session, owner_id=deal.owner_id, config=config)
+        target = await owner_destination(
+            session=session, workspace_id=deal.workspace_id, owner_id=deal.owner_id, config=config
+        )
         if target is None:
             continue
         last = state.last_activity
@@ -263,8 +265,10 @@ async def queue_meeting_prep(
             problems = await _problems(session, state, config.nudges.stale_days, now)
             if not (problems["issues"] or problems["no_next_step"] or problems["stale"]):
                 continue
-            target = await owner_destination(session=session, owner_id=deal.owner_id,
-                                             config=config)  # fmt: skip
+            target = await owner_destination(
+                session=session, workspace_id=deal.workspace_id, owner_id=deal.owner_id,
+                config=config,
+            )  # fmt: skip
             if target is None:
                 continue
             nudge = await queue_nudge(

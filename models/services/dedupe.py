@@ -187,8 +187,9 @@ async def _propose(
     assert first is not None
     assert second is not None
     target = await owner_destination(
-        session=session, owner_id=first.owner_id or second.owner_id, config=config
-    )
+        session=session, workspace_id=workspace_id, owner_id=first.owner_id or second.owner_id,
+        config=config,
+    )  # fmt: skip
     if target is None:
         return
     emails = await _identities(session, workspace_id, {candidate.a, candidate.b})

@@ -326,7 +326,9 @@ async def _announce(
     """
     if issue.rule == "duplicate" and issue.facts.get("why") == "merge_proposal":
         return None
-    target = await owner_destination(session=session, owner_id=issue.owner_id, config=config)
+    target = await owner_destination(
+        session=session, workspace_id=issue.workspace_id, owner_id=issue.owner_id, config=config
+    )
     if target is None:
         return None
     nudge = await queue_nudge(

@@ -42,19 +42,33 @@ async def destination(
     *, session: AsyncSession, contact: Contact, config: CrmConfig
 ) -> tuple[str, int | None] | None:
     """Where a nudge about this contact goes: the owner's DM, else the team channel."""
-    return await owner_destination(session=session, owner_id=contact.owner_id, config=config)
+    return await owner_destination(
+        session=session, workspace_id=contact.workspace_id, owner_id=contact.owner_id,
+        config=config,
+    )  # fmt: skip
 
 
 async def owner_destination(
-    *, session: AsyncSession, owner_id: int | None, config: CrmConfig
+    *, session: AsyncSession, workspace_id: int, owner_id: int | None, config: CrmConfig
 ) -> tuple[str, int | None] | None:
-    """(channel, recipient user id): the owner's DM, else the team channel, else nowhere."""
+    """(channel, recipient user id): the owner's DM, else the team channel, else the first
+    admin's DM (someone must hear about a record nobody owns), else nowhere."""
     owner = await session.get(User, owner_id) if owner_id else None
     if owner is not None and owner.slack_user_id:
         return owner.slack_user_id, owner.id
     if config.nudges.channel:
         return config.nudges.channel, None
-    return None
+    admin = (await session.exec(_FIRST_ADMIN, params={"workspace_id": workspace_id})).first()
+    return (admin.slack_user_id or "", admin.id) if admin is not None else None
+
+
+_FIRST_ADMIN = (
+    select(User)
+    .where(User.workspace_id == bindparam("workspace_id"), User.role == "admin")
+    .where(col(User.slack_user_id).is_not(None))
+    .order_by(col(User.id))
+    .limit(1)
+)
 
 
 async def lead_card(*, session: AsyncSession, contact: Contact) -> dict[str, Any]:
