@@ -16,9 +16,9 @@ from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal
 from models.integration import WebhookDelivery
-from models.workspace import User
 from models.services.deals import close_deal
 from models.services.outbound import create_subscription
+from models.workspace import User
 from tests.conftest import INTERNAL_DOMAIN, NOW, REP
 from tests.hygiene_world import (
     add_contact,
