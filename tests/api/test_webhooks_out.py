@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig
 from bot.deliveries import DELIVERY_HEADER, WebhookDeliverer
@@ -58,6 +59,17 @@ class Receiver:
         return web.json_response({"ok": True})
 
 
+async def _subscribe(
+    session: AsyncSession, runtime: Runtime, target: Receiver, url: str, *events: str
+) -> None:
+    """Subscribe ``url`` to these events; the receiver learns the signing secret."""
+    subscription = await create_subscription(
+        session=session, workspace_id=runtime.workspace_id, url=url, events=list(events),
+        actor="test",
+    )  # fmt: skip
+    target.secret = subscription.secret
+
+
 @pytest.fixture
 async def private_api(database_url: str, app_config: AppConfig) -> AsyncIterator[Api]:
     """The API of a deployment whose webhook receivers are on its own network."""
@@ -81,11 +93,7 @@ async def test_a_failed_delivery_is_retried_and_accepted_once(
     target, url = receiver
     target.failures = 1
     async with unit_of_work(runtime.sessions) as session:
-        subscription = await create_subscription(
-            session=session, workspace_id=runtime.workspace_id, url=url,
-            events=["score.changed", "hygiene.issue_opened"], actor="test",
-        )  # fmt: skip
-        target.secret = subscription.secret
+        await _subscribe(session, runtime, target, url, "score.changed", "hygiene.issue_opened")
         ana = await resolve_contact(
             session=session, workspace_id=runtime.workspace_id,
             person=PersonIn(email="ana.silva@globex.example", name="Ana Silva"), source="mail",
@@ -168,11 +176,7 @@ async def test_hygiene_issues_go_out_without_their_message(
 ) -> None:
     target, url = receiver
     async with unit_of_work(runtime.sessions) as session:
-        subscription = await create_subscription(
-            session=session, workspace_id=runtime.workspace_id, url=url,
-            events=["hygiene.issue_opened"], actor="test",
-        )  # fmt: skip
-        target.secret = subscription.secret
+        await _subscribe(session, runtime, target, url, "hygiene.issue_opened")
         issue = HygieneIssue(
             workspace_id=runtime.workspace_id, rule="missing_owner", entity_type="contact",
             entity_id=7, message="Contact Mallory Jones has no owner.",
@@ -220,11 +224,7 @@ async def test_a_name_resolving_into_a_private_network_is_not_posted_to(
         pytest.skip(f"this machine's name {name!r} resolves to a public address")
     by_name = url.replace("127.0.0.1", name)  # the same receiver, through a name
     async with unit_of_work(runtime.sessions) as session:
-        subscription = await create_subscription(
-            session=session, workspace_id=runtime.workspace_id, url=by_name,
-            events=["hygiene.issue_closed"], actor="test",
-        )  # fmt: skip
-        target.secret = subscription.secret
+        await _subscribe(session, runtime, target, by_name, "hygiene.issue_closed")
         await emit_event(session, runtime.workspace_id, "hygiene.issue_closed", {"issue_id": 1})
     deliverer = WebhookDeliverer(runtime.sessions)
     async with deliverer.client() as http:
