@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, bindparam, cast, func, null, select, union_all
+from sqlalchemy import Integer, bindparam, cast, func, null, select, union_all, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 from sqlmodel import select as orm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -203,6 +204,15 @@ class Scored:
     snapshot: ScoreSnapshot
 
 
+_KEEP_SCORE = (
+    update(_CONTACT)
+    .where(_CONTACT.c.id == bindparam("cid"))
+    .values(score=bindparam("new_score"), score_band=bindparam("new_band"),
+            scored_at=bindparam("new_at"))
+)  # fmt: skip
+"""Each rescored contact's latest score, for many contacts in one executemany."""
+
+
 async def rescore_contacts(
     *,
     session: AsyncSession,
@@ -215,6 +225,7 @@ async def rescore_contacts(
     results: dict[int, Scored] = {}
     snapshots: list[ScoreSnapshot] = []
     moved: list[tuple[Contact, int | None, str | None]] = []
+    kept: list[dict[str, Any]] = []
     for contact in contacts:
         cid = contact.id or 0
         timeline, deal = timelines[cid]
@@ -239,8 +250,17 @@ async def rescore_contacts(
             band=score.band, jump=scorer.config.jump,
         ):  # fmt: skip
             moved.append((contact, contact.score, contact.score_band))
-        contact.score, contact.score_band, contact.scored_at = score.value, score.band, at[cid]
-        session.add(contact)
+        kept.append({"cid": cid, "new_score": score.value, "new_band": score.band,
+                     "new_at": at[cid]})  # fmt: skip
+        for name, value in (
+            ("score", score.value),
+            ("score_band", score.band),
+            ("scored_at", at[cid]),
+        ):
+            set_committed_value(contact, name, value)  # written below, in one statement
+    await session.flush()
+    if kept:
+        await (await session.connection()).execute(_KEEP_SCORE, kept)
     ids = await insert_rows(
         session, ScoreSnapshot, [row.model_dump(exclude={"id"}) for row in snapshots]
     )
