@@ -131,20 +131,15 @@ def create_scheduler(runtime: Runtime, running: RunningJobs | None = None) -> As
     )
     at = runtime.config.crm.digest_time
     track = running.track if running is not None else (lambda job: job)
-    scheduler.add_job(
-        track(daily_hot_lead_sweep),
-        CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
-        args=[runtime],
-        id="hot-lead-sweep",
-        replace_existing=True,
-    )
-    scheduler.add_job(
-        track(daily_hygiene_sweep),
-        CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
-        args=[runtime],
-        id="hygiene-sweep",
-        replace_existing=True,
-    )
+    for daily, job_id in ((daily_hot_lead_sweep, "hot-lead-sweep"),
+                          (daily_hygiene_sweep, "hygiene-sweep")):  # fmt: skip
+        scheduler.add_job(
+            track(daily),
+            CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),
+            args=[runtime],
+            id=job_id,
+            replace_existing=True,
+        )
     scheduler.add_job(
         track(digests_due),
         CronTrigger(minute=f"{at.minute % 15}-59/15", timezone="UTC"),
