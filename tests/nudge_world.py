@@ -21,7 +21,7 @@ from models.db import unit_of_work
 from models.learning import ScoreSnapshot
 from models.nudge import Nudge
 from models.services.delivery import DeliveryRules
-from models.services.nudges import queue_hot_lead
+from models.services.nudges import LeadEvent, queue_hot_leads
 from models.services.scoring import Scored
 from models.types import utcnow
 from models.workspace import User
@@ -111,7 +111,7 @@ async def queue_lead(
     reasons: tuple[str, ...] = ("replies within 1 hour",),
     action: tuple[str, int] | None = None,
 ) -> Nudge:
-    """Score the lead as hot now and let ``queue_hot_lead`` write its nudge."""
+    """Score the lead as hot now and let ``queue_hot_leads`` write its nudge."""
     now = utcnow()
     async with unit_of_work(runtime.sessions) as session:
         contact = await session.get(Contact, contact_id)
@@ -130,16 +130,12 @@ async def queue_lead(
         value = Score(
             score, band_of(score, runtime.config.crm.scoring), False, why, action, version
         )
-        nudge = await queue_hot_lead(
-            session=session,
-            contact=contact,
-            scored=Scored(score=value, previous=previous, features={}, snapshot=snapshot),
-            trigger=trigger,
-            event_key=key,
-            config=runtime.config.crm,
-            now=now,
-        )
-    assert nudge is not None, "queue_hot_lead wrote no nudge"
+        scored = Scored(score=value, previous=previous, features={}, snapshot=snapshot)
+        written = await queue_hot_leads(
+            session=session, events=[LeadEvent(contact, scored, trigger, key)],
+            config=runtime.config.crm, now=now,
+        )  # fmt: skip
+    (nudge,) = written  # queue_hot_leads wrote exactly one
     return nudge
 
 

@@ -163,22 +163,6 @@ async def queue_hot_leads(
     return written
 
 
-async def queue_hot_lead(
-    *,
-    session: AsyncSession,
-    contact: Contact,
-    scored: Scored,
-    trigger: str,
-    event_key: str,
-    config: CrmConfig,
-    now: datetime,
-) -> Nudge | None:
-    """One contact's hot-lead nudge, if any (see :func:`queue_hot_leads`)."""
-    event = LeadEvent(contact, scored, trigger, event_key)
-    written = await queue_hot_leads(session=session, events=[event], config=config, now=now)
-    return written[0] if written else None
-
-
 async def sweep_hot_leads(
     *,
     session: AsyncSession,

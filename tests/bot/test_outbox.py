@@ -1,6 +1,6 @@
 """The outbox poster against the fake Slack Web API and a real database.
 
-Nudges are written by the real services (``queue_hot_lead``, ``queue_reply``) and sent by the
+Nudges are written by the real services (``queue_hot_leads``, ``queue_reply``) and sent by the
 real :class:`OutboxPoster` through :func:`create_web_client`, so slack_sdk's own retries run too.
 Backoff is driven with ``run_once(now=...)`` and pacing with the poster's ``clock``; the only real
 waiting is slack_sdk sleeping between its own retries.
