@@ -66,6 +66,21 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def add_unless_taken(session: AsyncSession, *rows: SQLModel) -> bool:
+    """Add rows in a savepoint of their own; False, with nothing added, if a unique key says
+    another writer (another worker, a second press of a button) has them already.
+
+    The rest of the caller's transaction is unharmed either way.
+    """
+    try:
+        async with session.begin_nested():
+            session.add_all(rows)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The table behind a model, for queries built once and run as plain SQL."""
     table = model.__table__  # type: ignore[attr-defined]

@@ -16,13 +16,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, distinct
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.config import CrmConfig
 from models.contact import Contact
-from models.db import query_rows, table_of
+from models.db import add_unless_taken, query_rows, table_of
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue, MergeProposal, MergeRecord
 from models.nudge import Nudge
@@ -266,23 +265,10 @@ async def _apply(
 
 async def insert_issues(session: AsyncSession, issues: list[HygieneIssue]) -> list[HygieneIssue]:
     """Insert new issues; one that another worker opened a moment ago is left to that worker."""
-    try:
-        async with session.begin_nested():
-            session.add_all(issues)
-            await session.flush()
-    except IntegrityError:
-        opened = []
-        for issue in issues:
-            copy = HygieneIssue.model_validate(issue.model_dump(exclude={"id"}))
-            try:
-                async with session.begin_nested():
-                    session.add(copy)
-                    await session.flush()
-            except IntegrityError:
-                continue
-            opened.append(copy)
-        return opened
-    return issues
+    if await add_unless_taken(session, *issues):
+        return issues
+    copies = [HygieneIssue.model_validate(issue.model_dump(exclude={"id"})) for issue in issues]
+    return [copy for copy in copies if await add_unless_taken(session, copy)]
 
 
 def _refresh(issue: HygieneIssue, finding: Finding) -> None:

@@ -9,13 +9,12 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import bindparam
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.account import Account
 from models.contact import Contact, ContactChange, ContactIdentity
-from models.db import insert_rows, query_rows, table_of
+from models.db import add_unless_taken, insert_rows, query_rows, table_of
 from models.services.freemail import is_free_mail
 from models.services.inputs import PersonIn
 from models.services.text import cut
@@ -174,16 +173,10 @@ async def _new_account(
     account = Account(
         workspace_id=workspace_id, domain=domain, name=company or _company_name(domain)
     )
-    try:
-        async with session.begin_nested():
-            session.add(account)
-            await session.flush()
-    except IntegrityError:
-        query = select(Account).where(
-            Account.workspace_id == workspace_id, Account.domain == domain
-        )
-        return (await session.exec(query)).one()
-    return account
+    if await add_unless_taken(session, account):
+        return account
+    query = select(Account).where(Account.workspace_id == workspace_id, Account.domain == domain)
+    return (await session.exec(query)).one()
 
 
 def _key(person: PersonIn) -> tuple[str, str]:

@@ -7,24 +7,17 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.activity import RawItem
-from models.db import query_rows, table_of
+from models.db import add_unless_taken, query_rows, table_of
 from models.integration import WebhookReceipt
 
 
 async def first_signature(*, session: AsyncSession, source: str, key: str) -> bool:
     """Record a signed request's key; False if the same one came before (a replay)."""
-    try:
-        async with session.begin_nested():
-            session.add(WebhookReceipt(source=source, signature=key[:200]))
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_taken(session, WebhookReceipt(source=source, signature=key[:200]))
 
 
 async def accept_raw(
@@ -37,21 +30,11 @@ async def accept_raw(
     content_type: str,
 ) -> bool:
     """Store a body for processing; False if this item was already received."""
-    try:
-        async with session.begin_nested():
-            session.add(
-                RawItem(
-                    workspace_id=workspace_id,
-                    source=source,
-                    external_id=external_id[:500],
-                    content_type=content_type[:100],
-                    body=body,
-                )
-            )
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    row = RawItem(
+        workspace_id=workspace_id, source=source, external_id=external_id[:500],
+        content_type=content_type[:100], body=body,
+    )  # fmt: skip
+    return await add_unless_taken(session, row)
 
 
 async def pending_raw(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.db import add_unless_taken
 from models.jobs import JobRun, Lease
 from models.types import utcnow
 
@@ -20,13 +20,7 @@ async def claim_run(*, session: AsyncSession, job: str, period: str, worker: str
     fails rolls the claim back and a retry can run it again.
     """
     run = JobRun(job=job, period=period, worker=worker)
-    try:
-        async with session.begin_nested():
-            session.add(run)
-            await session.flush()
-    except IntegrityError:
-        return None
-    return run
+    return run if await add_unless_taken(session, run) else None
 
 
 def finish_run(run: JobRun) -> None:
@@ -52,13 +46,7 @@ async def take_lease(
     )
     if taken.rowcount == 1:
         return True
-    try:
-        async with session.begin_nested():
-            session.add(Lease(name=name, holder=holder, expires_at=now + ttl))
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_taken(session, Lease(name=name, holder=holder, expires_at=now + ttl))
 
 
 async def hold_lease(

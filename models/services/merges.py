@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, Table, UniqueConstraint, and_, exists, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.contact import Contact
+from models.db import add_unless_taken
 from models.hygiene import MergeProposal, MergeRecord
 from models.services.audit import record_audit
 from models.types import utcnow
@@ -246,13 +246,7 @@ async def _settle_proposal(
 
 async def save_proposal(session: AsyncSession, proposal: MergeProposal) -> bool:
     """Write a proposal; False if another worker wrote the same pair a moment earlier."""
-    try:
-        async with session.begin_nested():
-            session.add(proposal)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await add_unless_taken(session, proposal)
 
 
 async def reject_proposal(

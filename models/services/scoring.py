@@ -293,7 +293,7 @@ async def rescore_ids(
         col(Contact.id).in_(list(contact_ids)), col(Contact.merged_into_id).is_(None)
     )
     contacts = list((await session.exec(query)).all())
-    at = {c.id or 0: min(now, c.last_touch_at or now) for c in contacts}
     if not contacts:
         return {}
+    at = {c.id or 0: min(now, c.last_touch_at or now) for c in contacts}
     return await rescore_contacts(session=session, scorer=scorer, contacts=contacts, at=at)

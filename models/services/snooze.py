@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.db import add_unless_taken
 from models.nudge import Nudge, Snooze
 
 
@@ -59,15 +59,13 @@ async def snooze(
         )
     ).first()
     if row is None:
-        try:
-            async with session.begin_nested():
-                session.add(Snooze(workspace_id=workspace_id, subject=subject, until=until,
-                                   by_slack_user_id=by[:32]))  # fmt: skip
-                await session.flush()
-        except IntegrityError:  # pressed twice at once: the other press made the row
-            return await snooze(session=session, workspace_id=workspace_id, subject=subject,
-                                until=until, by=by)  # fmt: skip
-        return True
+        row = Snooze(workspace_id=workspace_id, subject=subject, until=until,
+                     by_slack_user_id=by[:32])  # fmt: skip
+        if await add_unless_taken(session, row):
+            return True
+        # pressed twice at once: the other press made the row
+        return await snooze(session=session, workspace_id=workspace_id, subject=subject,
+                            until=until, by=by)  # fmt: skip
     if row.until >= until:
         return False
     row.until, row.by_slack_user_id = until, by[:32]
