@@ -56,7 +56,7 @@ async def test_a_second_writer_waits_its_turn_while_the_loop_runs_on(tmp_path: P
     assert [n for (n,) in rows] == [1, 2]
     assert second_done - started >= HOLD_S  # it waited for the first to commit
     gaps = [b - a for a, b in pairwise(ticks)]
-    assert max(gaps) < HOLD_S / 2, "the event loop stalled while a writer waited"
+    assert max(gaps) < HOLD_S, "the event loop stalled while a writer waited"  # a stall lasts 10 s
 
 
 async def test_a_rolled_back_writer_lets_the_next_one_in(tmp_path: Path) -> None:
