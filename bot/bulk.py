@@ -19,13 +19,13 @@ import structlog
 
 from bot.flows import capture, capture_all_in
 from bot.runtime import Runtime
+from handlers.reading import Reader, read_chunk, worker_started
 from models.db import unit_of_work
 from models.services.inputs import CaptureInput, QuarantineIn
 
 log = structlog.get_logger(__name__)
 BATCH = 500
 POOL_THRESHOLD = 2 * BATCH
-Reader = Callable[[bytes], Sequence[CaptureInput]]
 
 
 def _chunks(raws: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
@@ -34,17 +34,14 @@ def _chunks(raws: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
-def read_chunk(reader: Reader, chunk: list[bytes]) -> tuple[int, list[CaptureInput]]:
-    """Read every raw item of a chunk (runs in a worker process): (items read, inputs)."""
-    return len(chunk), [item for raw in chunk for item in reader(raw)]
-
-
 async def read_all(
     raws: Iterable[bytes], reader: Reader, *, parallel: bool
 ) -> AsyncIterator[tuple[int, list[CaptureInput]]]:
-    """(raw items read, inputs) per batch; with ``parallel`` the next batch is read meanwhile.
+    """(raw items read, inputs) per batch, in order; with ``parallel`` worker processes read
+    the next batches meanwhile.
 
-    The first batch is read here, so that storing it overlaps the worker processes' start.
+    Until a worker is up (starting one takes a second or two) batches are read here, so
+    no time is lost waiting; the pool is not waited for at the end either.
     """
     chunks = _chunks(raws, BATCH)
     if not parallel:
@@ -53,17 +50,26 @@ async def read_all(
         return
     loop = asyncio.get_running_loop()
     workers = max(1, (os.cpu_count() or 2) - 1)
-    first = next(chunks, [])
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    try:
+        started = pool.submit(worker_started)
+        while not started.done():
+            if not (chunk := next(chunks, [])):
+                return
+            yield read_chunk(reader, chunk)
+        here = next(chunks, [])  # one more here while the workers take the next ones
         pending = [
             loop.run_in_executor(pool, read_chunk, reader, c) for c in islice(chunks, workers + 1)
         ]
-        yield read_chunk(reader, first)  # while the workers start (a second or two)
+        if here:
+            yield read_chunk(reader, here)
         while pending:
             batch = await pending.pop(0)
             if chunk := next(chunks, []):
                 pending.append(loop.run_in_executor(pool, read_chunk, reader, chunk))
             yield batch
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def capture_batch(runtime: Runtime, batch: Sequence[CaptureInput]) -> Counter[str]:

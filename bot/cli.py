@@ -80,6 +80,7 @@ def import_mail(
     from rich.progress import Progress
 
     from bot.commands import with_runtime
+    from bot.heap import freeze_startup_objects
     from bot.imports import import_mail as run_import
     from handlers.mail_files import count_messages
 
@@ -87,6 +88,7 @@ def import_mail(
     try:
         config = load_config(settings.config_path)
         total = count_messages(paths)
+        freeze_startup_objects()
         with Progress(transient=True) as bar:
             task = bar.add_task("importing mail", total=total)
 
@@ -144,10 +146,12 @@ def import_deals(
     """Load accounts, contacts and deals from a CSV; won/lost outcomes train the model."""
     from bot.commands import with_runtime
     from bot.deals_import import import_deals as run_import
+    from bot.heap import freeze_startup_objects
 
     settings = cli_settings()
     try:
         config = load_config(settings.config_path)
+        freeze_startup_objects()
         counts, bad = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, path)))
     except (ConfigError, FileNotFoundError, UnicodeDecodeError) as exc:
         raise fail(str(exc)) from exc

@@ -17,11 +17,13 @@ def import_ics(
 ) -> None:
     """Import meetings from calendar files; importing again changes nothing."""
     from bot.commands import with_runtime
+    from bot.heap import freeze_startup_objects
     from bot.imports import import_ics as run_import
 
     settings = cli_settings()
     try:
         config = load_config(settings.config_path)
+        freeze_startup_objects()
         counts = asyncio.run(with_runtime(settings, config, lambda rt: run_import(rt, paths)))
     except (ConfigError, FileNotFoundError) as exc:
         raise fail(str(exc)) from exc

@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.app import create_bolt_app, create_web_client
 from bot.config import AppConfig
+from bot.heap import freeze_startup_objects
 from bot.logs import AccessLogger
 from bot.outbox import OutboxPoster, SlackTransport
 from bot.reload import ConfigReloader
@@ -77,6 +78,7 @@ async def run_serve(
         try:
             await web.TCPSite(runner, host, port).start()
             log.info("serve.started", host=host, port=port, socket_mode=socket_mode)
+            freeze_startup_objects()
             socket = await start_socket_mode(bolt, settings) if socket_mode else None
             try:
                 async with ConfigReloader(runtime, settings.config_path).running():

@@ -130,7 +130,10 @@ async def queue_lead(
         value = Score(
             score, band_of(score, runtime.config.crm.scoring), False, why, action, version
         )
-        scored = Scored(score=value, previous=previous, features={}, snapshot=snapshot)
+        assert snapshot.id is not None
+        scored = Scored(
+            score=value, previous=previous, features={}, snapshot_id=snapshot.id, taken_at=now
+        )
         written = await queue_hot_leads(
             session=session, events=[LeadEvent(contact, scored, trigger, key)],
             config=runtime.config.crm, now=now,

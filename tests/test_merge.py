@@ -194,6 +194,22 @@ async def _proposed(runtime: Runtime) -> Nudge:
     return nudge
 
 
+async def test_a_pair_another_worker_just_proposed_is_not_proposed_twice(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _mail(runtime, "m1", ANA, hours_ago=30)
+    await _mail(runtime, "m2", ANA_HOME, hours_ago=20)
+
+    async def nothing_answered(*_args: object) -> set[tuple[int, int]]:
+        return set()  # this worker looked before the other one's proposal was committed
+
+    monkeypatch.setattr("models.services.dedupe._answered", nothing_answered)
+    counts = await dedupe_workspace(runtime)
+    assert counts["proposed"] == 0
+    assert len(await _rows(runtime, MergeProposal)) == 1
+    assert len([n for n in await _rows(runtime, Nudge) if n.cause == "merge_proposal"]) == 1
+
+
 async def test_the_merge_button_merges_and_replaces_the_buttons(runtime: Runtime) -> None:
     nudge = await _proposed(runtime)
     async with FakeSlackApi() as fake:

@@ -19,11 +19,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.account import Account
 from models.config import CrmConfig
 from models.contact import Contact, ContactIdentity
+from models.db import insert_missing
 from models.hygiene import MergeProposal, MergeRecord
 from models.nudge import Nudge
 from models.services.matching import Candidate, Person, Thresholds, candidates, fold, plan
-from models.services.merges import MergeError, merge_contacts, save_proposal
-from models.services.nudges import lead_card, owner_destination, queue_nudge
+from models.services.merges import MergeError, merge_contacts
+from models.services.nudges import (
+    NudgeDraft,
+    lead_cards,
+    owner_destinations,
+    queue_first_nudges,
+)
+from models.types import utcnow
 
 THRESHOLDS = Thresholds()
 ACTOR = "nudge:dedupe"
@@ -152,8 +159,7 @@ async def dedupe(
         except MergeError:
             continue  # another worker merged one of them first
         result.merges.append(record)
-    for candidate in todo.proposals:
-        await _propose(session, workspace_id, candidate, config, result)
+    await _propose_all(session, workspace_id, todo.proposals, config, result)
     return result
 
 
@@ -165,53 +171,68 @@ async def _answered(session: AsyncSession, workspace_id: int) -> set[tuple[int, 
     return {(a, b) for a, b in (await session.exec(query)).all()}
 
 
-async def _propose(
+async def _propose_all(
     session: AsyncSession,
     workspace_id: int,
-    candidate: Candidate,
+    found: Sequence[Candidate],
     config: CrmConfig,
     result: DedupeResult,
 ) -> None:
-    """Open a proposal and ask the owner, in Slack, whether the two are one person."""
-    proposal = MergeProposal(
-        workspace_id=workspace_id,
-        contact_a_id=candidate.a,
-        contact_b_id=candidate.b,
-        similarity=candidate.score,
-    )
-    if not await save_proposal(session, proposal):
+    """Open proposals and ask each pair's owner, in Slack, whether the two are one person.
+
+    A pair another worker proposed a moment earlier is left to that worker's nudge.
+    """
+    rows = [
+        {"workspace_id": workspace_id, "contact_a_id": c.a, "contact_b_id": c.b,
+         "similarity": c.score, "state": "open", "created_at": utcnow()}
+        for c in found
+    ]  # fmt: skip
+    ids = await insert_missing(session, MergeProposal, rows)
+    if not ids:
         return
-    result.proposals.append(proposal)
-    first = await session.get(Contact, candidate.a)
-    second = await session.get(Contact, candidate.b)
-    assert first is not None
-    assert second is not None
-    target = await owner_destination(
-        session=session, workspace_id=workspace_id, owner_id=first.owner_id or second.owner_id,
-        config=config,
-    )  # fmt: skip
-    if target is None:
-        return
-    emails = await _identities(session, workspace_id, {candidate.a, candidate.b})
-    payload = {
-        "proposal_id": proposal.id,
-        "score": candidate.score,
-        "evidence": candidate.evidence,
-        "contacts": [
-            await lead_card(session=session, contact=c)
-            | {"emails": [v for k, v in emails.get(c.id or 0, []) if k == "email"][:2]}
-            for c in (first, second)
-        ],
+    proposals = (
+        await session.exec(
+            select(MergeProposal)
+            .where(col(MergeProposal.id).in_(ids))
+            .order_by(col(MergeProposal.id))
+        )
+    ).all()
+    result.proposals += proposals
+    by_pair = {(c.a, c.b): c for c in found}
+    pairs = [(p.contact_a_id, p.contact_b_id) for p in proposals]
+    contact_ids = {i for pair in pairs for i in pair}
+    contacts = {
+        c.id: c
+        for c in (await session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))))
     }
-    nudge = await queue_nudge(
-        session=session,
-        workspace_id=workspace_id,
-        cause="merge_proposal",
-        subject=f"contacts:{candidate.a}:{candidate.b}",
-        facts={"proposal": proposal.id},
-        target=target,
-        payload=payload,
-        contact_id=candidate.a,
+    owners = [contacts[a].owner_id or contacts[b].owner_id for a, b in pairs]
+    targets = await owner_destinations(
+        session=session, workspace_id=workspace_id, owner_ids=owners, config=config
     )
-    if nudge is not None:
-        result.nudges.append(nudge)
+    cards = await lead_cards(session=session, contacts=contacts.values())
+    identities = await _identities(session, workspace_id, contact_ids)
+    drafts = []
+    for proposal, owner in zip(proposals, owners, strict=True):
+        target = targets[owner]
+        if target is None:
+            continue
+        candidate = by_pair[(proposal.contact_a_id, proposal.contact_b_id)]
+        shown = [
+            cards[i] | {"emails": [v for k, v in identities.get(i, []) if k == "email"][:2]}
+            for i in (candidate.a, candidate.b)
+        ]
+        payload = {"proposal_id": proposal.id, "score": candidate.score,
+                   "evidence": candidate.evidence, "contacts": shown}  # fmt: skip
+        drafts.append(
+            NudgeDraft(
+                cause="merge_proposal",
+                subject=f"contacts:{candidate.a}:{candidate.b}",
+                facts={"proposal": proposal.id},
+                target=target,
+                payload=payload,
+                contact_id=candidate.a,
+            )
+        )
+    result.nudges += await queue_first_nudges(
+        session=session, workspace_id=workspace_id, drafts=drafts
+    )

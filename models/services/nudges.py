@@ -56,6 +56,32 @@ async def owner_destination(
     owner = await session.get(User, owner_id) if owner_id else None
     if owner is not None and owner.slack_user_id:
         return owner.slack_user_id, owner.id
+    return await _fallback_destination(session, workspace_id, config)
+
+
+async def owner_destinations(
+    *,
+    session: AsyncSession,
+    workspace_id: int,
+    owner_ids: Collection[int | None],
+    config: CrmConfig,
+) -> dict[int | None, tuple[str, int | None] | None]:
+    """:func:`owner_destination` for many owners, in two queries at most."""
+    ids = {owner_id for owner_id in owner_ids if owner_id}
+    owners = (await session.exec(select(User).where(col(User.id).in_(ids)))).all() if ids else []
+    found: dict[int | None, tuple[str, int | None] | None] = {
+        owner.id: (owner.slack_user_id, owner.id) for owner in owners if owner.slack_user_id
+    }
+    if any(owner_id not in found for owner_id in owner_ids):
+        fallback = await _fallback_destination(session, workspace_id, config)
+        found |= {owner_id: fallback for owner_id in owner_ids if owner_id not in found}
+    return found
+
+
+async def _fallback_destination(
+    session: AsyncSession, workspace_id: int, config: CrmConfig
+) -> tuple[str, int | None] | None:
+    """Where nudges about a record nobody (with Slack) owns go."""
     if config.nudges.channel:
         return config.nudges.channel, None
     admin = (await session.exec(_FIRST_ADMIN, params={"workspace_id": workspace_id})).first()
@@ -74,6 +100,22 @@ _FIRST_ADMIN = (
 async def lead_card(*, session: AsyncSession, contact: Contact) -> dict[str, Any]:
     """Who the lead is, as a nudge shows it."""
     account = await session.get(Account, contact.account_id) if contact.account_id else None
+    return _card(contact, account)
+
+
+async def lead_cards(
+    *, session: AsyncSession, contacts: Collection[Contact]
+) -> dict[int, dict[str, Any]]:
+    """:func:`lead_card` for many contacts (by contact id), with their companies in one query."""
+    ids = {c.account_id for c in contacts if c.account_id is not None}
+    rows = (
+        (await session.exec(select(Account).where(col(Account.id).in_(ids)))).all() if ids else []
+    )
+    accounts = {account.id: account for account in rows}
+    return {c.id or 0: _card(c, accounts.get(c.account_id)) for c in contacts}
+
+
+def _card(contact: Contact, account: Account | None) -> dict[str, Any]:
     return {
         "contact_id": contact.id,
         "name": contact.name,
@@ -144,7 +186,7 @@ async def queue_hot_leads(
     hot = [
         event
         for event in events
-        if now - event.scored.snapshot.taken_at <= age
+        if now - event.scored.taken_at <= age
         and event.scored.score.value >= config.scoring.hot  # else no news, nor a jump
     ]
     firsts = await _latest_lead_nudges(session, {event.contact.id or 0 for event in hot})
@@ -240,7 +282,7 @@ async def _write_lead_nudge(
             "reasons_against": [r.text for r in score.reasons.opposing],
             "action": list(score.action) if score.action else None,
             "trigger": trigger,
-            "snapshot_id": scored.snapshot.id,
+            "snapshot_id": scored.snapshot_id,
         },
     )
     session.add(nudge)
@@ -256,6 +298,43 @@ def facts_key(facts: object) -> str:
     """
     encoded = json.dumps(facts, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeDraft:
+    """A nudge of ``cause`` about ``subject`` (e.g. ``deal:12``) in the state ``facts``."""
+
+    cause: str
+    subject: str
+    facts: object
+    target: tuple[str, int | None]
+    payload: dict[str, Any]
+    contact_id: int | None = None
+    deal_id: int | None = None
+
+    @property
+    def prefix(self) -> str:
+        """What every nudge's key about this subject and cause starts with."""
+        return f"{self.cause}:{self.subject}:"
+
+    @property
+    def dedupe_key(self) -> str:
+        """One key per subject, cause and state of the facts."""
+        return self.prefix + facts_key(self.facts)
+
+    def nudge(self, workspace_id: int, parent_id: int | None) -> Nudge:
+        """The outbox row for this draft."""
+        return Nudge(
+            workspace_id=workspace_id,
+            cause=self.cause,
+            dedupe_key=self.dedupe_key,
+            contact_id=self.contact_id,
+            deal_id=self.deal_id,
+            recipient_id=self.target[1],
+            parent_id=parent_id,
+            channel=self.target[0],
+            payload=self.payload,
+        )
 
 
 async def queue_nudge(
@@ -279,11 +358,12 @@ async def queue_nudge(
     :func:`owner_destination`. A nudge held back by a snooze that has ended is queued
     again when the same facts are still true (the rep asked to be reminded later).
     """
-    prefix = f"{cause}:{subject}:"
-    dedupe_key = prefix + facts_key(facts)
+    draft = NudgeDraft(cause, subject, facts, target, payload, contact_id, deal_id)
     told = (
         await session.exec(
-            select(Nudge).where(Nudge.workspace_id == workspace_id, Nudge.dedupe_key == dedupe_key)
+            select(Nudge).where(
+                Nudge.workspace_id == workspace_id, Nudge.dedupe_key == draft.dedupe_key
+            )
         )
     ).first()
     if told is not None:
@@ -293,7 +373,7 @@ async def queue_nudge(
             select(Nudge)
             .where(
                 Nudge.workspace_id == workspace_id,
-                col(Nudge.dedupe_key).startswith(prefix, autoescape=True),
+                col(Nudge.dedupe_key).startswith(draft.prefix, autoescape=True),
                 col(Nudge.parent_id).is_(None),
                 col(Nudge.state).in_(LIVE_STATES),
             )
@@ -301,20 +381,28 @@ async def queue_nudge(
             .limit(1)
         )
     ).first()
-    nudge = Nudge(
-        workspace_id=workspace_id,
-        cause=cause,
-        dedupe_key=dedupe_key,
-        contact_id=contact_id,
-        deal_id=deal_id,
-        recipient_id=target[1],
-        parent_id=first.id if first is not None else None,
-        channel=target[0],
-        payload=payload,
-    )
+    nudge = draft.nudge(workspace_id, first.id if first is not None else None)
     session.add(nudge)
     await session.flush()
     return nudge
+
+
+async def queue_first_nudges(
+    *, session: AsyncSession, workspace_id: int, drafts: Sequence[NudgeDraft]
+) -> list[Nudge]:
+    """Queue nudges about subjects new to the outbox (a merge proposal just opened), in a
+    few statements: nothing earlier to thread under, only a retry's rows to skip."""
+    keys = [draft.dedupe_key for draft in drafts]
+    query = select(Nudge.dedupe_key).where(
+        Nudge.workspace_id == workspace_id, col(Nudge.dedupe_key).in_(keys)
+    )
+    told = set((await session.exec(query)).all()) if keys else set()
+    nudges = [
+        d.nudge(workspace_id, None) for d, key in zip(drafts, keys, strict=True) if key not in told
+    ]
+    session.add_all(nudges)
+    await session.flush()
+    return nudges
 
 
 async def _revive_after_snooze(session: AsyncSession, told: Nudge, now: datetime) -> Nudge | None:

@@ -196,12 +196,13 @@ async def load_timelines(
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """A fresh score with the previous one and the snapshot that recorded it."""
+    """A fresh score with the previous one, and the snapshot that recorded it (id, moment)."""
 
     score: Score
     previous: int | None
     features: Features
-    snapshot: ScoreSnapshot
+    snapshot_id: int
+    taken_at: datetime
 
 
 _KEEP_SCORE = (
@@ -222,8 +223,8 @@ async def rescore_contacts(
 ) -> dict[int, Scored]:
     """Score contacts, each as of its own moment; keep it on the contact and as a snapshot."""
     timelines = await load_timelines(session=session, contacts=contacts, at=at)
-    results: dict[int, Scored] = {}
-    snapshots: list[ScoreSnapshot] = []
+    scores: list[tuple[Contact, Features, Score]] = []
+    snapshots: list[dict[str, Any]] = []
     moved: list[tuple[Contact, int | None, str | None]] = []
     kept: list[dict[str, Any]] = []
     for contact in contacts:
@@ -231,20 +232,13 @@ async def rescore_contacts(
         timeline, deal = timelines[cid]
         features = compute_features(timeline, at[cid])
         score = scorer.score(features)
-        snapshot = ScoreSnapshot(
-            workspace_id=contact.workspace_id,
-            contact_id=cid,
-            deal_id=deal.id if deal else None,
-            features=features,
-            score=score.value,
-            model_version=score.model_version,
-            reasons=[r.as_dict() for r in score.reasons.supporting + score.reasons.opposing],
-            taken_at=at[cid],
-        )
-        snapshots.append(snapshot)
-        results[cid] = Scored(
-            score=score, previous=contact.score, features=features, snapshot=snapshot
-        )
+        scores.append((contact, features, score))
+        snapshots.append(
+            {"workspace_id": contact.workspace_id, "contact_id": cid,
+             "deal_id": deal.id if deal else None, "features": features, "score": score.value,
+             "model_version": score.model_version, "taken_at": at[cid],
+             "reasons": [r.as_dict() for r in score.reasons.supporting + score.reasons.opposing]}
+        )  # fmt: skip
         if score_moved(
             previous=contact.score, previous_band=contact.score_band, value=score.value,
             band=score.band, jump=scorer.config.jump,
@@ -252,21 +246,21 @@ async def rescore_contacts(
             moved.append((contact, contact.score, contact.score_band))
         kept.append({"cid": cid, "new_score": score.value, "new_band": score.band,
                      "new_at": at[cid]})  # fmt: skip
+    ids = await insert_rows(session, ScoreSnapshot, snapshots)
+    results = {
+        contact.id or 0: Scored(score=score, previous=contact.score, features=features,
+                                snapshot_id=snapshot_id, taken_at=at[contact.id or 0])
+        for (contact, features, score), snapshot_id in zip(scores, ids, strict=True)
+    }  # fmt: skip
+    for contact, _features, score in scores:
         for name, value in (
             ("score", score.value),
             ("score_band", score.band),
-            ("scored_at", at[cid]),
+            ("scored_at", at[contact.id or 0]),
         ):
             set_committed_value(contact, name, value)  # written below, in one statement
-    await session.flush()
     if kept:
         await (await session.connection()).execute(_KEEP_SCORE, kept)
-    ids = await insert_rows(
-        session, ScoreSnapshot, [row.model_dump(exclude={"id"}) for row in snapshots]
-    )
-    for snapshot, snapshot_id in zip(snapshots, ids, strict=True):
-        snapshot.id = snapshot_id
-    await session.flush()
     await emit_score_changes(session, moved)
     return results
 
