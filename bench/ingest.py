@@ -31,6 +31,7 @@ from bot.imports import import_mail
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.sample_data import generate
 from bot.settings import Settings, to_async_url
+from handlers.mail_files import find_mail
 from handlers.signing import generic_headers
 from models.activity import RawItem
 from models.db import create_engine, session_factory, unit_of_work
@@ -73,7 +74,7 @@ async def mail_run(contacts: int) -> float:
             (inbox / f"{n:06d}.eml").write_bytes(raw)
         freeze_startup_objects()  # as ``nudge import-mail`` does
         started = time.perf_counter()
-        await import_mail(runtime, [inbox])
+        await import_mail(runtime, find_mail([inbox]))
         elapsed = time.perf_counter() - started
         await close_runtime(runtime)
     return len(emails) / elapsed

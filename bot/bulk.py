@@ -19,7 +19,7 @@ import structlog
 
 from bot.flows import capture, capture_all_in
 from bot.runtime import Runtime
-from handlers.reading import Reader, read_chunk, worker_started
+from handlers.reading import Raw, Reader, read_chunk, worker_started
 from models.db import unit_of_work
 from models.services.inputs import CaptureInput, QuarantineIn
 
@@ -28,14 +28,14 @@ BATCH = 500
 POOL_THRESHOLD = 2 * BATCH
 
 
-def _chunks(raws: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+def _chunks(raws: Iterable[Raw], size: int) -> Iterator[list[Raw]]:
     iterator = iter(raws)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
 async def read_all(
-    raws: Iterable[bytes], reader: Reader, *, parallel: bool
+    raws: Iterable[Raw], reader: Reader, *, parallel: bool
 ) -> AsyncIterator[tuple[int, list[CaptureInput]]]:
     """(raw items read, inputs) per batch, in order; with ``parallel`` worker processes read
     the next batches meanwhile.
@@ -94,7 +94,7 @@ async def capture_one_by_one(runtime: Runtime, batch: Sequence[CaptureInput]) ->
 
 async def capture_many(
     runtime: Runtime,
-    raws: Sequence[bytes] | Iterable[bytes],
+    raws: Iterable[Raw],
     reader: Reader,
     *,
     expected: int | None = None,

@@ -82,12 +82,13 @@ def import_mail(
     from bot.commands import with_runtime
     from bot.heap import freeze_startup_objects
     from bot.imports import import_mail as run_import
-    from handlers.mail_files import count_messages
+    from handlers.mail_files import find_mail
 
     settings = cli_settings()
     try:
         config = load_config(settings.config_path)
-        total = count_messages(paths)
+        files = find_mail(paths)
+        total = sum(file.messages for file in files)
         freeze_startup_objects()
         with Progress(transient=True) as bar:
             task = bar.add_task("importing mail", total=total)
@@ -96,7 +97,11 @@ def import_mail(
                 bar.advance(task, done)
 
             counts = asyncio.run(
-                with_runtime(settings, config, lambda rt: run_import(rt, paths, progress=advance))
+                with_runtime(
+                    settings,
+                    config,
+                    lambda rt: run_import(rt, files, progress=advance),
+                )
             )
     except (ConfigError, FileNotFoundError) as exc:
         raise fail(str(exc)) from exc

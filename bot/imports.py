@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -14,16 +14,16 @@ from bot.flows import sweep
 from bot.runtime import Runtime
 from handlers.calendar import meetings_from_ics, read_ics_files
 from handlers.mail_capture import email_inputs
-from handlers.mail_files import count_messages, read_messages
+from handlers.mail_files import MailFile, read_messages
 
 log = structlog.get_logger(__name__)
 
 
 async def import_mail(
-    runtime: Runtime, paths: Iterable[Path], *, progress: Callable[[int], None] | None = None
+    runtime: Runtime, files: Sequence[MailFile], *, progress: Callable[[int], None] | None = None
 ) -> Counter[str]:
-    """Backfill from .eml files, folders and mbox files, invites included."""
-    paths = list(paths)
+    """Backfill from files of mail (see :func:`handlers.mail_files.find_mail`), invites
+    included."""
     crm = runtime.config.crm
     reader = partial(
         email_inputs,
@@ -31,9 +31,13 @@ async def import_mail(
         default_region=crm.default_region,
         max_attachment_bytes=crm.capture.max_attachment_bytes,
     )
-    raws = (raw for _where, raw in read_messages(paths))
+    raws = (raw for _where, raw in read_messages(files))
     outcomes = await capture_many(
-        runtime, raws, reader, expected=count_messages(paths), progress=progress
+        runtime,
+        raws,
+        reader,
+        expected=sum(file.messages for file in files),
+        progress=progress,
     )
     outcomes["nudged"] = await sweep(runtime)
     log.info("import_mail.done", **outcomes)

@@ -1,12 +1,22 @@
-"""Read messages from .eml files, folders of them, and mbox files, in a stable order."""
+"""Find messages in .eml files, folders of them, and mbox files, in a stable order."""
 
 from __future__ import annotations
 
 import mailbox
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 MAIL_SUFFIXES = frozenset({".eml", ".msg", ".txt"})
+
+
+@dataclass(frozen=True, slots=True)
+class MailFile:
+    """A file of mail: one message, or an mbox holding ``messages``."""
+
+    path: Path
+    mbox: bool
+    messages: int
 
 
 def _is_mbox(path: Path) -> bool:
@@ -16,43 +26,45 @@ def _is_mbox(path: Path) -> bool:
         return handle.read(5) == b"From "
 
 
-def _from_file(path: Path) -> Iterator[tuple[str, bytes]]:
-    if _is_mbox(path):
-        box = mailbox.mbox(path, create=False)
-        try:
-            for key, message in box.iteritems():
-                yield f"{path}#{key}", message.as_bytes()
-        finally:
-            box.close()
-    else:
-        yield str(path), path.read_bytes()
+def _mail_file(path: Path) -> MailFile:
+    if not _is_mbox(path):
+        return MailFile(path, mbox=False, messages=1)
+    with path.open("rb") as handle:
+        count = sum(1 for line in handle if line.startswith(b"From "))
+    return MailFile(path, mbox=True, messages=count)
 
 
-def read_messages(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
-    """(where, raw bytes) for every message under the given files and folders."""
+def find_mail(paths: Iterable[Path]) -> list[MailFile]:
+    """Every file of mail under the given files and folders (a folder's other files skipped)."""
+    found = []
     for path in paths:
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() in MAIL_SUFFIXES or child.suffix.lower() == ".mbox":
-                    yield from _from_file(child)
+            children = sorted(p for p in path.rglob("*") if p.is_file())
+            found += [
+                _mail_file(child)
+                for child in children
+                if child.suffix.lower() in MAIL_SUFFIXES or child.suffix.lower() == ".mbox"
+            ]
         elif path.is_file():
-            yield from _from_file(path)
+            found.append(_mail_file(path))
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
+    return found
 
 
-def count_messages(paths: Iterable[Path]) -> int:
-    """How many messages the paths hold (a quick scan: mbox separators, mail files)."""
-    total = 0
-    for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            suffix = file.suffix.lower()
-            if path.is_dir() and suffix not in MAIL_SUFFIXES and suffix != ".mbox":
-                continue
-            if file.is_file() and _is_mbox(file):
-                with file.open("rb") as handle:
-                    total += sum(1 for line in handle if line.startswith(b"From "))
-            elif file.is_file():
-                total += 1
-    return total
+def read_messages(files: Iterable[MailFile]) -> Iterator[tuple[str, bytes | Path]]:
+    """(where, message) for every message of the files.
+
+    A message of an mbox comes as its bytes; a file holding one message comes as its
+    path, to be read where it is parsed (a worker process, in a bulk import).
+    """
+    for file in files:
+        if not file.mbox:
+            yield str(file.path), file.path
+            continue
+        box = mailbox.mbox(file.path, create=False)
+        try:
+            for key, message in box.iteritems():
+                yield f"{file.path}#{key}", message.as_bytes()
+        finally:
+            box.close()

@@ -27,6 +27,7 @@ from bot.imports import import_mail
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.serve import connect_slack
 from bot.web import create_web_app
+from handlers.mail_files import find_mail
 from models.activity import Activity, ActivityParticipant
 from models.contact import Contact, ContactIdentity
 from models.db import unit_of_work
@@ -106,7 +107,7 @@ async def serving(
         runtime = await open_runtime(settings, config, clock=lambda: NOW)
         try:
             if mail is not None:
-                assert (await import_mail(runtime, [write_thread(mail)]))["stored"] == 8
+                assert (await import_mail(runtime, find_mail([write_thread(mail)])))["stored"] == 8
             bolt, poster = await connect_slack(runtime)
             async with TestClient(TestServer(create_web_app(runtime, bolt, poster))) as client:
                 yield Served(client, runtime)

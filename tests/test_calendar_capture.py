@@ -18,6 +18,7 @@ from bot.cli_calendar import register
 from bot.imports import import_ics, import_mail
 from bot.runtime import Runtime
 from handlers.mail import parse_email
+from handlers.mail_files import find_mail
 from learning.features import Features, compute_features
 from learning.timeline import LeadTimeline
 from models.activity import Activity, ActivityParticipant, Quarantine, SkippedItem
@@ -205,13 +206,13 @@ async def test_bad_calendar_data_is_quarantined_with_its_neighbours_kept(runtime
 
 async def test_an_invite_in_mail_is_captured_as_a_meeting(runtime: Runtime, tmp_path: Path) -> None:
     invite = CALENDAR / "invite-internal.eml"
-    counts = await import_mail(runtime, [invite])
+    counts = await import_mail(runtime, find_mail([invite]))
     assert (counts["skipped"], counts["stored"]) == (1, 1)  # internal mail, outside meeting
     (hooli,) = await timeline_of(runtime, "lena.novak@hooli.example")
     assert (hooli.kind, hooli.source, hooli.subject) == ("meeting", "calendar", "Hooli intro")
     assert hooli.occurred_at == datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 
-    assert (await import_mail(runtime, [invite]))["duplicate"] == 1
+    assert (await import_mail(runtime, find_mail([invite])))["duplicate"] == 1
     part = tmp_path / "hooli.ics"
     part.write_bytes(parse_email(invite.read_bytes()).calendar_parts[0])
     assert (await import_ics(runtime, [part]))["duplicate"] == 1  # one meeting, either path

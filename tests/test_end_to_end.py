@@ -16,6 +16,7 @@ from bot.imports import import_mail
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.serve import connect_slack
 from bot.web import create_web_app
+from handlers.mail_files import find_mail
 from models.db import unit_of_work
 from models.learning import LearningLogEntry, ModelSnapshot
 from tests.conftest import NOW, REP, SIGNING_SECRET, make_settings
@@ -66,7 +67,7 @@ async def test_email_to_nudge_to_reaction_teaches_the_model(
         runtime = await open_runtime(settings, app_config, clock=lambda: NOW)
         try:
             _write_thread(tmp_path / "mail")
-            counts = await import_mail(runtime, [tmp_path / "mail"])
+            counts = await import_mail(runtime, find_mail([tmp_path / "mail"]))
             assert counts["stored"] == 8
             bolt, poster = await connect_slack(runtime)
             async with TestClient(TestServer(create_web_app(runtime, bolt, poster))) as client:

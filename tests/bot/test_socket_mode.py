@@ -25,6 +25,7 @@ from bot.outbox import OutboxPoster
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.serve import connect_slack, start_socket_mode
 from bot.settings import Settings
+from handlers.mail_files import find_mail
 from models.db import unit_of_work
 from models.learning import LearningLogEntry
 from tests.conftest import NOW, REP, make_settings
@@ -75,7 +76,7 @@ async def world(database_url: str, app_config: AppConfig, tmp_path: Path) -> Asy
             thread = eager_thread((REP.name, REP.email), start=NOW - timedelta(days=2))
             for n, raw in enumerate(thread):
                 (folder / f"{n:02d}.eml").write_bytes(raw)
-            assert (await import_mail(runtime, [folder]))["stored"] == 8
+            assert (await import_mail(runtime, find_mail([folder])))["stored"] == 8
             bolt, poster = await connect_slack(runtime)
             poster.pace_s = 0.0  # pacing has its own tests; here it would only add a second
             assert await poster.run_once() == 1
