@@ -8,24 +8,20 @@ a backfill of a mailbox costs a few queries per hundred messages, not per messag
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
-from multiprocessing import get_context
 
 import structlog
 
 from bot.flows import capture, capture_all_in
 from bot.runtime import Runtime
-from handlers.reading import Raw, Reader, read_chunk, worker_started
+from handlers.reading import Raw, Reader, Readers, read_chunk
 from models.db import unit_of_work
 from models.services.inputs import CaptureInput, QuarantineIn
 
 log = structlog.get_logger(__name__)
 BATCH = 500
-POOL_THRESHOLD = 2 * BATCH
 
 
 def _chunks(raws: Iterable[Raw], size: int) -> Iterator[list[Raw]]:
@@ -35,41 +31,35 @@ def _chunks(raws: Iterable[Raw], size: int) -> Iterator[list[Raw]]:
 
 
 async def read_all(
-    raws: Iterable[Raw], reader: Reader, *, parallel: bool
+    raws: Iterable[Raw], reader: Reader, readers: Readers | None = None
 ) -> AsyncIterator[tuple[int, list[CaptureInput]]]:
-    """(raw items read, inputs) per batch, in order; with ``parallel`` worker processes read
-    the next batches meanwhile.
+    """(raw items read, inputs) per batch, in order; with ``readers`` their worker processes
+    read the next batches meanwhile.
 
-    Until a worker is up (starting one takes a second or two) batches are read here, so
-    no time is lost waiting; the pool is not waited for at the end either.
+    Until a worker is up, batches are read here: no time is lost waiting for it.
     """
     chunks = _chunks(raws, BATCH)
-    if not parallel:
+    if readers is None:
         for chunk in chunks:
             yield read_chunk(reader, chunk)
         return
+    while not readers.ready:
+        if not (chunk := next(chunks, [])):
+            return
+        yield read_chunk(reader, chunk)
     loop = asyncio.get_running_loop()
-    workers = max(1, (os.cpu_count() or 2) - 1)
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-    try:
-        started = pool.submit(worker_started)
-        while not started.done():
-            if not (chunk := next(chunks, [])):
-                return
-            yield read_chunk(reader, chunk)
-        here = next(chunks, [])  # one more here while the workers take the next ones
-        pending = [
-            loop.run_in_executor(pool, read_chunk, reader, c) for c in islice(chunks, workers + 1)
-        ]
-        if here:
-            yield read_chunk(reader, here)
-        while pending:
-            batch = await pending.pop(0)
-            if chunk := next(chunks, []):
-                pending.append(loop.run_in_executor(pool, read_chunk, reader, chunk))
-            yield batch
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    here = next(chunks, [])  # one more here while the workers take the next ones
+    pending = [
+        loop.run_in_executor(readers.pool, read_chunk, reader, c)
+        for c in islice(chunks, readers.workers + 1)
+    ]
+    if here:
+        yield read_chunk(reader, here)
+    while pending:
+        batch = await pending.pop(0)
+        if chunk := next(chunks, []):
+            pending.append(loop.run_in_executor(readers.pool, read_chunk, reader, chunk))
+        yield batch
 
 
 async def capture_batch(runtime: Runtime, batch: Sequence[CaptureInput]) -> Counter[str]:
@@ -97,13 +87,13 @@ async def capture_many(
     raws: Iterable[Raw],
     reader: Reader,
     *,
-    expected: int | None = None,
+    readers: Readers | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Counter[str]:
-    """Read and capture many raw items in batches; ``progress`` hears how many were done."""
+    """Read (with ``readers``, in worker processes) and capture many raw items in batches;
+    ``progress`` hears how many were done."""
     outcomes: Counter[str] = Counter()
-    parallel = expected is not None and expected >= POOL_THRESHOLD
-    async for read, batch in read_all(raws, reader, parallel=parallel):
+    async for read, batch in read_all(raws, reader, readers):
         try:
             outcomes += await capture_batch(runtime, batch)
         except Exception:

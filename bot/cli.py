@@ -77,12 +77,15 @@ def import_mail(
     paths: Annotated[list[Path], typer.Argument(help=".eml files, folders or mbox files.")],
 ) -> None:
     """Backfill mail through the same path as live capture; importing again changes nothing."""
+    from contextlib import nullcontext
+
     from rich.progress import Progress
 
     from bot.commands import with_runtime
     from bot.heap import freeze_startup_objects
     from bot.imports import import_mail as run_import
     from handlers.mail_files import find_mail
+    from handlers.reading import PARALLEL_FROM, Readers
 
     settings = cli_settings()
     try:
@@ -90,7 +93,11 @@ def import_mail(
         files = find_mail(paths)
         total = sum(file.messages for file in files)
         freeze_startup_objects()
-        with Progress(transient=True) as bar:
+        # the reading processes start while the database opens
+        with (
+            Readers() if total >= PARALLEL_FROM else nullcontext() as readers,
+            Progress(transient=True) as bar,
+        ):
             task = bar.add_task("importing mail", total=total)
 
             def advance(done: int) -> None:
@@ -100,7 +107,7 @@ def import_mail(
                 with_runtime(
                     settings,
                     config,
-                    lambda rt: run_import(rt, files, progress=advance),
+                    lambda rt: run_import(rt, files, readers=readers, progress=advance),
                 )
             )
     except (ConfigError, FileNotFoundError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -15,15 +16,20 @@ from bot.runtime import Runtime
 from handlers.calendar import meetings_from_ics, read_ics_files
 from handlers.mail_capture import email_inputs
 from handlers.mail_files import MailFile, read_messages
+from handlers.reading import PARALLEL_FROM, Readers
 
 log = structlog.get_logger(__name__)
 
 
 async def import_mail(
-    runtime: Runtime, files: Sequence[MailFile], *, progress: Callable[[int], None] | None = None
+    runtime: Runtime,
+    files: Sequence[MailFile],
+    *,
+    readers: Readers | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Counter[str]:
     """Backfill from files of mail (see :func:`handlers.mail_files.find_mail`), invites
-    included."""
+    included; a large backfill is read by worker processes (``readers``, else its own)."""
     crm = runtime.config.crm
     reader = partial(
         email_inputs,
@@ -32,13 +38,10 @@ async def import_mail(
         max_attachment_bytes=crm.capture.max_attachment_bytes,
     )
     raws = (raw for _where, raw in read_messages(files))
-    outcomes = await capture_many(
-        runtime,
-        raws,
-        reader,
-        expected=sum(file.messages for file in files),
-        progress=progress,
-    )
+    with ExitStack() as stack:
+        if readers is None and sum(file.messages for file in files) >= PARALLEL_FROM:
+            readers = stack.enter_context(Readers())
+        outcomes = await capture_many(runtime, raws, reader, readers=readers, progress=progress)
     outcomes["nudged"] = await sweep(runtime)
     log.info("import_mail.done", **outcomes)
     return outcomes
