@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -42,6 +43,7 @@ EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+$"
 Parties = tuple[str, str | None, str | None]
 
 
+@lru_cache(maxsize=65_536)  # the same numbers and names come back all day
 def e164(number: str | None, region: str) -> str | None:
     """A phone number in E.164 form, or None when it is not a valid one.
 

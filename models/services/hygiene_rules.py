@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import phonenumbers
@@ -144,6 +145,7 @@ class ContactFacts:
     now: datetime
 
 
+@lru_cache(maxsize=65_536)  # the same numbers and names come back all day
 def normalized_name(name: str) -> str:
     """A name compared loosely: no accents, no case, single spaces.
 
@@ -164,6 +166,7 @@ def valid_email(value: str) -> bool:
     return bool(_EMAIL.fullmatch(normalize_email(value)))
 
 
+@lru_cache(maxsize=65_536)  # the same numbers and names come back all day
 def valid_phone(value: str, region: str) -> bool:
     """Whether a phone number is a real, dialable number.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -43,6 +44,7 @@ def company_domain(email: str) -> str | None:
     return None if not domain or is_free_mail(domain) else domain
 
 
+@lru_cache(maxsize=65_536)  # the same numbers and names come back all day
 def normalize_phone(number: str) -> str:
     """E.164 for an international number however it is written; other text only trimmed.
 
