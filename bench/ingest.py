@@ -31,12 +31,12 @@ from bot.imports import import_mail
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.sample_data import generate
 from bot.settings import Settings, to_async_url
+from handlers.calls import TWILIO_CALLS
 from handlers.mail_files import find_mail
 from handlers.reading import Readers
 from handlers.signing import generic_headers
 from models.activity import RawItem
 from models.db import create_engine, session_factory, unit_of_work
-from tests.call_server import TWILIO_PATH
 from tests.fakes.twilio import sid, signed_post, status_callback
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,8 +129,8 @@ def _twilio_call(n: int) -> Request:
         sid("CA", n), "completed", caller=f"+1415{2000000 + n % 500:07d}",
         called="+14155550100", at=NOW - timedelta(minutes=5), duration_s=60 + n % 600,
     )  # fmt: skip
-    body, headers = signed_post(f"http://127.0.0.1{TWILIO_PATH}", params, TWILIO_TOKEN)
-    return TWILIO_PATH, body.encode(), headers
+    body, headers = signed_post(f"http://127.0.0.1{TWILIO_CALLS.path}", params, TWILIO_TOKEN)
+    return TWILIO_CALLS.path, body.encode(), headers
 
 
 def _generic_call(n: int) -> Request:
