@@ -19,14 +19,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from bot.flows import deduplicate
 from bot.lease import learning_turn
 from bot.runtime import Runtime
+from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal
 from models.services.accounts import upsert_account
 from models.services.deals import close_deal, upsert_deal
 from models.services.hygiene import recheck
-from models.services.identity import resolve_contact
+from models.services.identity import resolve_contacts
 from models.services.inputs import PersonIn
 from models.services.scoring import rescore_contact
 from models.services.workspaces import user_by_email
@@ -96,12 +98,13 @@ async def _load(runtime: Runtime, row: DealRow) -> Deal:
             name=row.account_name, industry=row.industry, employees=row.employees,
             owner_id=owner.id if owner else None,
         )  # fmt: skip
-        contact = await resolve_contact(
+        created: list[Contact] = []
+        (contact,) = await resolve_contacts(
             session=session,
             workspace_id=runtime.workspace_id,
-            person=PersonIn(email=row.contact_email, name=row.contact_name,
-                            title=row.contact_title, company=row.account_name),
-            source="import",
+            people=[PersonIn(email=row.contact_email, name=row.contact_name,
+                             title=row.contact_title, company=row.account_name)],
+            source="import", created=created,
         )  # fmt: skip
         contact.account_id = contact.account_id or account.id
         contact.owner_id = contact.owner_id or account.owner_id
@@ -112,12 +115,13 @@ async def _load(runtime: Runtime, row: DealRow) -> Deal:
             owner_id=owner.id if owner else None, stage=stage, amount=row.amount,
             created_at=row.created_at, actor="import",
         )  # fmt: skip
-        assert contact.id is not None
         assert deal.id is not None
+        contact, paired = await deduplicate(session, runtime, contact, created)
+        assert contact.id is not None
         # a closed row's deal is checked by close_deal; checking it while open would nudge
         await recheck(
             session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm,
-            now=runtime.clock(), actor="import", contact_ids=[contact.id],
+            now=runtime.clock(), actor="import", contact_ids=[contact.id, *paired],
             deal_ids=[deal.id] if row.outcome == "open" else [], linked_deals=False,
         )  # fmt: skip
         if row.closed_at is not None and deal.outcome == "open":

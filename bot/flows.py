@@ -10,8 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.lease import learning_turn, refresh_model
 from bot.runtime import Runtime
+from models.contact import Contact
 from models.db import unit_of_work
 from models.services.capture import quarantine, record_activities, record_skipped
+from models.services.dedupe import dedupe
 from models.services.events import first_delivery
 from models.services.feedback import (
     ButtonIn,
@@ -21,6 +23,7 @@ from models.services.feedback import (
     feedback_from_reaction,
     record_feedback,
 )
+from models.services.hygiene import paired_contacts
 from models.services.inputs import ActivityIn, CaptureInput, QuarantineIn, SkippedIn
 from models.services.nudges import sweep_hot_leads
 from models.services.scoring import rescore_ids
@@ -79,6 +82,24 @@ async def rescore_merged(
     await rescore_ids(
         session=session, scorer=runtime.scorer, contact_ids=contact_ids, now=runtime.clock()
     )
+
+
+async def deduplicate(
+    session: AsyncSession, runtime: Runtime, contact: Contact, new: Sequence[Contact]
+) -> tuple[Contact, set[int]]:
+    """Merge new contacts into strong duplicates and propose weak ones, as capture does, and
+    rescore the survivors; returns the contact ``contact`` lives on as, and the contacts
+    paired with the new ones (their hygiene is the caller's to check)."""
+    found = await dedupe(
+        session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm, new=new
+    )
+    if found.merges:
+        await rescore_merged(session, runtime, {m.survivor_id for m in found.merges})
+    while contact.merged_into_id is not None:
+        survivor = await session.get(Contact, contact.merged_into_id)
+        assert survivor is not None
+        contact = survivor
+    return contact, paired_contacts(found.proposals, found.merges)
 
 
 async def sweep(runtime: Runtime) -> int:

@@ -24,6 +24,7 @@ from bot.api.framework import (
     record_of,
 )
 from bot.api.schemas import ContactCreate, ContactQuery, ContactRead, ContactUpdate, Page
+from bot.flows import deduplicate
 from handlers.calls import e164
 from models.account import Account
 from models.contact import Contact, ContactChange, ContactIdentity
@@ -116,7 +117,8 @@ async def _check_links(call: Call, fields: dict[str, Any]) -> None:
 
 
 async def create_contact(call: Call) -> ContactRead | Reply:
-    """A new contact (201), or the one that already has this email or phone (200)."""
+    """A new contact (201), or the one that already has this email or phone, or that the new
+    one was merged into as a strong duplicate (200)."""
     body: ContactCreate = call.body
     phone = e164(body.phone, call.runtime.config.crm.default_region) if body.phone else None
     if body.phone and phone is None:
@@ -141,8 +143,9 @@ async def create_contact(call: Call) -> ContactRead | Reply:
         action="contact.created", target_type="contact", target_id=contact.id,
         after=body.model_dump(exclude_none=True),
     )  # fmt: skip
-    await check_hygiene(call, contact_ids=[contact.id])
-    return Reply(201, (await contact_reads(call, [contact]))[0])
+    survivor, paired = await deduplicate(call.session, call.runtime, contact, [contact])
+    await check_hygiene(call, contact_ids=[contact.id, *paired])
+    return Reply(201 if survivor is contact else 200, (await contact_reads(call, [survivor]))[0])
 
 
 def _apply(contact: Contact, changes: dict[str, Any]) -> None:
@@ -202,9 +205,9 @@ async def get_profile(call: Call) -> Profile:
 OPERATIONS = (
     Operation("GET", "/contacts", "listContacts", "List contacts", "contacts:read", "contacts",
               list_contacts, Page[ContactRead], query=ContactQuery),
-    Operation("POST", "/contacts", "createContact", "Create a contact (or find it by email or "
-              "phone)", "contacts:write", "contacts", create_contact, ContactRead,
-              body=ContactCreate, status=201, also=(200,)),
+    Operation("POST", "/contacts", "createContact", "Create a contact (or find it by email, "
+              "phone or as a strong duplicate)", "contacts:write", "contacts", create_contact,
+              ContactRead, body=ContactCreate, status=201, also=(200,)),
     Operation("GET", "/contacts/{id}", "getContact", "Get a contact", "contacts:read",
               "contacts", get_contact, ContactRead),
     Operation("PATCH", "/contacts/{id}", "updateContact", "Update a contact", "contacts:write",
