@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cli_support import cli_settings, fail
 from bot.config import ConfigError, load_config
@@ -16,6 +17,7 @@ from bot.runtime import Runtime
 from models.contact import Contact
 from models.db import unit_of_work
 from models.services.dedupe import dedupe
+from models.services.hygiene import paired_contacts, recheck
 from models.services.merges import MergeError, recent_merges, undo_merge
 
 CLI_ACTOR = "cli"
@@ -42,6 +44,14 @@ class MergeLine:
         )
 
 
+async def _recheck(session: AsyncSession, runtime: Runtime, contact_ids: set[int]) -> None:
+    """Re-check the contacts a run merged, proposed or put back, in its transaction."""
+    await recheck(
+        session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm,
+        now=runtime.clock(), actor=CLI_ACTOR, contact_ids=contact_ids,
+    )  # fmt: skip
+
+
 async def dedupe_workspace(runtime: Runtime) -> dict[str, int]:
     """Merge strong matches and propose weaker ones over every live contact."""
     async with unit_of_work(runtime.sessions) as session:
@@ -49,6 +59,7 @@ async def dedupe_workspace(runtime: Runtime) -> dict[str, int]:
             session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm
         )
         await rescore_merged(session, runtime, {record.survivor_id for record in result.merges})
+        await _recheck(session, runtime, paired_contacts(result.proposals, result.merges))
     return {
         "pairs considered": result.candidates,
         "merged": len(result.merges),
@@ -90,6 +101,7 @@ async def undo(runtime: Runtime, merge_id: int) -> str:
             session=session, workspace_id=runtime.workspace_id, merge_id=merge_id, actor=CLI_ACTOR
         )
         await rescore_merged(session, runtime, [record.survivor_id, record.merged_id])
+        await _recheck(session, runtime, paired_contacts([], [record]))
     return (
         f"merge #{merge_id} undone: contacts #{record.survivor_id} and #{record.merged_id} "
         "are separate again and will not be merged or proposed again"

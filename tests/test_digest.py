@@ -31,6 +31,7 @@ from models.services.feedback import ButtonIn
 from models.workspace import User
 from tests.conftest import INTERNAL_DOMAIN, NOW, REP, make_settings
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi, SlackCall
+from tests.hygiene_world import add_contact, check, make_world, with_rules
 from tests.mail_factory import LEAD, eager_thread
 from tests.slack_requests import crm_answer
 
@@ -203,6 +204,19 @@ async def test_an_admin_sees_everyone_and_a_rep_their_own(team_runtime: Runtime)
     own = await digest_for(team_runtime, REP.slack_id)
     assert own["scope"] == "own"
     assert own["hot_leads"]["total"] == 1
+
+
+async def test_hygiene_by_rep_counts_a_record_once_however_many_its_issues(
+    team_runtime: Runtime,
+) -> None:
+    with_rules(team_runtime, {"rule": "contact_details", "required": ["email", "phone"]})
+    world = await make_world(team_runtime)
+    bare = await add_contact(world, "Bo Bare")  # no email, no phone: two issues
+    full = await add_contact(world, "Cy Full", email="cy@globex.example", phone="+14155550100")
+    await check(world, contacts=(bare, full))
+    (row,) = (await digest_for(team_runtime, MANAGER.slack_id))["hygiene"]
+    assert row == {"owner": REP.slack_id, "open_issues": 2, "records": 2, "clean_share": 0.5}
+    assert (await digest_for(team_runtime, BERLIN.slack_id))["hygiene"] == []
 
 
 async def test_the_digest_message_carries_its_uploaded_chart(

@@ -13,7 +13,7 @@ from models.db import unit_of_work
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue, MergeProposal
 from models.hygiene_config import HygieneConfig
-from models.services.hygiene import hygiene_scores, insert_issues
+from models.services.hygiene import RepHygiene, hygiene_scores, insert_issues
 from tests.conftest import NOW
 from tests.hygiene_world import (
     add_activity,
@@ -204,7 +204,8 @@ async def test_hygiene_scores_share_of_clean_records(runtime: Runtime) -> None:
     await check(world, contacts=(clean, dirty), deals=(deal,))
     async with unit_of_work(runtime.sessions) as session:
         scores = await hygiene_scores(session, world.workspace_id)
-    assert scores == {world.rep_id: pytest.approx(2 / 3, abs=1e-3)}
+    assert scores == {world.rep_id: RepHygiene(records=3, flagged=1, open_issues=1)}
+    assert scores[world.rep_id].share == pytest.approx(2 / 3, abs=1e-3)
 
 
 @pytest.mark.parametrize(

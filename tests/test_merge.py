@@ -27,7 +27,7 @@ from models.activity import Activity, ActivityParticipant
 from models.audit import AuditEntry
 from models.contact import Contact, ContactIdentity
 from models.db import unit_of_work
-from models.hygiene import MergeProposal, MergeRecord
+from models.hygiene import HygieneIssue, MergeProposal, MergeRecord
 from models.learning import ScoreSnapshot
 from models.nudge import Nudge
 from models.services.inputs import ActivityIn, PersonIn
@@ -35,6 +35,7 @@ from models.services.merges import MergeError, accept_proposal
 from models.services.nudges import mark_sent
 from tests.conftest import NOW, REP, ROOT
 from tests.fakes.slack_api import FakeSlackApi, dm_channel_id
+from tests.hygiene_world import with_rules
 from tests.slack_requests import answer_to
 from tests.slack_signing import action_body
 
@@ -229,6 +230,26 @@ async def test_the_merge_button_merges_and_replaces_the_buttons(runtime: Runtime
     assert (await _latest_features(runtime, survivor.id))["emails_in_7d"] == 2  # both mails
 
 
+async def _issues(runtime: Runtime, rule: str) -> list[tuple[int, str | None, str | None]]:
+    """(contact, resolution, closed by) of every issue of this rule, oldest first."""
+    async with unit_of_work(runtime.sessions) as session:
+        query = select(HygieneIssue).where(HygieneIssue.rule == rule)
+        rows = (await session.exec(query.order_by(col(HygieneIssue.id)))).all()
+    return [(i.entity_id, i.resolution, i.closed_by) for i in rows]
+
+
+@pytest.mark.parametrize("action_id", MERGE_ACTIONS)
+async def test_answering_a_proposal_closes_its_duplicate_issue_at_once(
+    runtime: Runtime, action_id: str
+) -> None:
+    nudge = await _proposed(runtime)
+    newer = (await _contact_of(runtime, ANA_HOME[0])).id or 0
+    assert await _issues(runtime, "duplicate") == [(newer, None, None)]
+    async with FakeSlackApi() as fake:
+        await _press(runtime, fake, action_id, nudge)
+    assert await _issues(runtime, "duplicate") == [(newer, "fixed", f"slack:{REP.slack_id}")]
+
+
 async def test_only_those_who_may_see_both_contacts_can_answer(runtime: Runtime) -> None:
     nudge = await _proposed(runtime)
     async with FakeSlackApi() as fake:
@@ -294,6 +315,31 @@ async def test_an_undone_automatic_merge_is_not_made_again(runtime: Runtime) -> 
     assert second.merged_into_id is None
     counts = await dedupe_workspace(runtime)
     assert (counts["merged"], counts["proposed"]) == (0, 0)
+
+
+async def test_an_undone_merge_is_checked_again_at_once(runtime: Runtime) -> None:
+    with_rules(runtime, {"rule": "contact_details", "required": ["phone"]})
+    await _mail(runtime, "m1", ANA, hours_ago=30)
+    await _mail(runtime, "m2", ANA_AGAIN, hours_ago=10)  # merged at capture
+    (record,) = await _rows(runtime, MergeRecord)
+    first, second = record.survivor_id, record.merged_id
+    assert await _issues(runtime, "contact_details") == [
+        (first, None, None), (second, "fixed", "capture"),
+    ]  # fmt: skip
+    await undo(runtime, record.id or 0)
+    assert await _issues(runtime, "contact_details") == [
+        (first, None, None), (second, "fixed", "capture"), (second, None, None),
+    ]  # fmt: skip
+
+
+async def test_dedupe_opens_the_duplicate_issue_of_what_it_proposes(runtime: Runtime) -> None:
+    await _mail(runtime, "m1", ANA, hours_ago=30)
+    await _mail(runtime, "m2", (ANA_HOME[0], ""), hours_ago=20)  # no name yet: no match
+    await _mail(runtime, "m3", ANA_HOME, hours_ago=10)  # named later: not compared at capture
+    assert await _rows(runtime, MergeProposal) == []
+    assert (await dedupe_workspace(runtime))["proposed"] == 1
+    (proposal,) = await _rows(runtime, MergeProposal)
+    assert await _issues(runtime, "duplicate") == [(proposal.contact_b_id, None, None)]
 
 
 def test_undo_of_an_unknown_merge_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

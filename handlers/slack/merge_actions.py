@@ -8,6 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.flows import rescore_merged
 from bot.runtime import Runtime
@@ -17,6 +18,7 @@ from handlers.slack import answer_privately, button_number, runtime_of
 from models.db import unit_of_work
 from models.hygiene import MergeProposal
 from models.services.access import may_act_on
+from models.services.hygiene import paired_contacts, recheck
 from models.services.merges import MergeError, accept_proposal, reject_proposal
 from models.services.nudges import nudge_by_message
 
@@ -24,7 +26,10 @@ ACTIONS = MERGE_ACTIONS
 
 
 async def answer_proposal(runtime: Runtime, proposal_id: int, user_id: str, merge: bool) -> str:
-    """Carry out the answer in one transaction; the line that replaces the buttons."""
+    """Carry out the answer in one transaction; the line that replaces the buttons.
+
+    The two contacts are re-checked in it, which closes their open "duplicate" issue.
+    """
     actor = f"slack:{user_id}"
     async with unit_of_work(runtime.sessions) as session:
         proposal = await session.get(MergeProposal, proposal_id)
@@ -34,21 +39,36 @@ async def answer_proposal(runtime: Runtime, proposal_id: int, user_id: str, merg
         ):  # fmt: skip
             raise MergeError("Only the owners of both contacts, their managers or an admin can "
                              "answer this proposal; nothing was changed.")  # fmt: skip
-        if merge:
-            record = await accept_proposal(
-                session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,
-                actor=actor,
-            )  # fmt: skip
-            await rescore_merged(session, runtime, [record.survivor_id])
-            return (
-                f"✅ Merged by {mention(user_id)} (merge #{record.id}; "
-                f"`nudge merge undo {record.id}` puts them back)"
-            )
-        await reject_proposal(
+        paired, line = await _answer(session, runtime, proposal_id, user_id, merge)
+        await recheck(
+            session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm,
+            now=runtime.clock(), actor=actor, contact_ids=paired,
+        )  # fmt: skip
+    return line
+
+
+async def _answer(
+    session: AsyncSession, runtime: Runtime, proposal_id: int, user_id: str, merge: bool
+) -> tuple[set[int], str]:
+    """Merge or remember the pair; the contacts involved, and the line to show."""
+    actor = f"slack:{user_id}"
+    if merge:
+        record = await accept_proposal(
             session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,
             actor=actor,
         )  # fmt: skip
-    return f"🙅 Not the same, said {mention(user_id)}: they will not be proposed again"
+        await rescore_merged(session, runtime, [record.survivor_id])
+        return paired_contacts([], [record]), (
+            f"✅ Merged by {mention(user_id)} (merge #{record.id}; "
+            f"`nudge merge undo {record.id}` puts them back)"
+        )
+    proposal = await reject_proposal(
+        session=session, workspace_id=runtime.workspace_id, proposal_id=proposal_id,
+        actor=actor,
+    )  # fmt: skip
+    return paired_contacts([proposal], []), (
+        f"🙅 Not the same, said {mention(user_id)}: they will not be proposed again"
+    )
 
 
 async def handle_merge_action(

@@ -5,8 +5,8 @@ users whose ``manager_id`` is them); a rep asking on demand sees their own recor
 
 Deals at risk are defined in :mod:`models.services.digest_risk`.
 
-Hygiene by rep counts open :class:`HygieneIssue` rows per owner, and the share of the
-owner's records (contacts, open deals) that have no open issue.
+Hygiene by rep is :func:`models.services.hygiene.hygiene_scores`: per owner, the open
+issues on their records (live contacts, open deals) and the share of those with none.
 
 >>> _bins([0, 9, 10, 99, 100])
 [2, 1, 0, 0, 0, 0, 0, 0, 0, 2]
@@ -28,9 +28,9 @@ from models.config import CrmConfig
 from models.contact import Contact
 from models.deal import Deal
 from models.feedback import Feedback
-from models.hygiene import HygieneIssue
 from models.learning import ScoreSnapshot
 from models.services.digest_risk import flag_deals
+from models.services.hygiene import hygiene_scores
 from models.services.model_health import model_health
 from models.workspace import User
 
@@ -228,49 +228,17 @@ class _Context:
         return {"total": len(flagged), "items": items}
 
     async def hygiene(self) -> list[dict[str, Any]]:
-        contacts = await self._counts(Contact, col(Contact.merged_into_id).is_(None))
-        deals = await self._counts(Deal, Deal.outcome == "open")
-        issues = await self._counts(HygieneIssue, col(HygieneIssue.closed_at).is_(None))
-        flagged_rows = await self.session.exec(
-            select(HygieneIssue.owner_id, func.count(func.distinct(HygieneIssue.entity_id)))
-            .where(
-                HygieneIssue.workspace_id == self.workspace_id,
-                col(HygieneIssue.closed_at).is_(None),
-                col(HygieneIssue.entity_type).in_(("contact", "deal")),
-                _owned_by(HygieneIssue.owner_id, self.owners),
-            )
-            .group_by(col(HygieneIssue.owner_id), col(HygieneIssue.entity_type))
-        )
-        flagged: dict[int | None, int] = defaultdict(int)
-        for owner_id, count in flagged_rows.all():
-            flagged[owner_id] += int(count)
-        owners = {o for o in (*contacts, *deals, *issues) if o is not None}
-        rows = []
-        for owner_id in owners:
-            records = contacts.get(owner_id, 0) + deals.get(owner_id, 0)
-            clean = max(0, records - flagged[owner_id])
-            rows.append(
-                {
-                    "owner": self.owner(owner_id),
-                    "open_issues": issues.get(owner_id, 0),
-                    "records": records,
-                    "clean_share": clean / records if records else None,
-                }
-            )
-        rows.sort(key=lambda r: r["clean_share"] if r["clean_share"] is not None else 2.0)
-        return rows[: self.config.digest.max_items]
-
-    async def _counts(
-        self, table: type[Contact | Deal | HygieneIssue], *where: Any
-    ) -> dict[int | None, int]:
-        """Rows of ``table`` per owner."""
-        owner = col(table.owner_id)
-        rows = await self.session.exec(
-            select(owner, func.count())
-            .where(table.workspace_id == self.workspace_id, _owned_by(owner, self.owners), *where)
-            .group_by(owner)
-        )
-        return {owner_id: int(n) for owner_id, n in rows.all()}
+        scores = await hygiene_scores(self.session, self.workspace_id, self.owners)
+        worst_first = sorted(scores.items(), key=lambda item: (item[1].share, item[0]))
+        return [
+            {
+                "owner": self.owner(owner_id),
+                "open_issues": score.open_issues,
+                "records": score.records,
+                "clean_share": score.share,
+            }
+            for owner_id, score in worst_first[: self.config.digest.max_items]
+        ]
 
     async def feedback(self) -> dict[str, Any]:
         where: list[ColumnElement[bool]] = [

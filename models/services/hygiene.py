@@ -4,12 +4,12 @@ Call :func:`recheck` after any write, from any channel (capture, deal changes, i
 Slack, the REST API): it checks the contacts and deals named, plus the open deals of those
 contacts, in batches of :data:`BATCH`, and queues a **data incomplete** nudge for each issue
 that opens (a threaded line when it closes). A second run over unchanged records changes
-nothing. :func:`hygiene_scores` gives each rep's share of records without an open issue.
+nothing. :func:`hygiene_scores` gives each rep's records and how many have an open issue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -402,13 +402,41 @@ async def sweep(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class RepHygiene:
+    """A rep's records (live contacts, open deals), those with an open issue, and the issues."""
+
+    records: int = 0
+    flagged: int = 0
+    open_issues: int = 0
+
+    @property
+    def share(self) -> float:
+        """The share of the records with no open issue: 0.0 (all have one) to 1.0 (all clean)."""
+        return 1 - self.flagged / self.records
+
+    def __add__(self, other: RepHygiene) -> RepHygiene:
+        """Both sets of records together (a rep's contacts and deals)."""
+        return RepHygiene(
+            self.records + other.records,
+            self.flagged + other.flagged,
+            self.open_issues + other.open_issues,
+        )
+
+
 async def _owned_counts(
-    session: AsyncSession, owner: Any, key: Any, entity_type: str, where: Sequence[Any]
-) -> tuple[dict[int, int], dict[int, int]]:
-    """Per owner: how many records, and how many of them have an open issue."""
+    session: AsyncSession,
+    table: type[Contact | Deal],
+    entity_type: str,
+    owners: Collection[int] | None,
+    *where: Any,
+) -> dict[int, RepHygiene]:
+    """Per owner of these records: how many, how many have an open issue, how many issues."""
+    owner, key = col(table.owner_id), col(table.id)
+    where = (*where, owner.is_not(None) if owners is None else owner.in_(owners))
     totals = await session.exec(select(owner, func.count()).where(*where).group_by(owner))
     flagged = await session.exec(
-        select(owner, func.count(distinct(key)))
+        select(owner, func.count(distinct(key)), func.count(col(HygieneIssue.id)))
         .join(
             HygieneIssue,
             (col(HygieneIssue.entity_id) == key)
@@ -418,31 +446,30 @@ async def _owned_counts(
         .where(*where)
         .group_by(owner)
     )
-    return (
-        {int(user): int(n) for user, n in totals.all()},
-        {int(user): int(n) for user, n in flagged.all()},
-    )
+    troubled = {user: (int(n), int(issues)) for user, n, issues in flagged.all()}
+    return {
+        user: RepHygiene(int(n), *troubled.get(user, (0, 0)))
+        for user, n in totals.all()
+        if user is not None
+    }
 
 
-async def hygiene_scores(session: AsyncSession, workspace_id: int) -> dict[int, float]:
-    """Each rep's hygiene score: ``{User.id: share of their records with no open issue}``.
+async def hygiene_scores(
+    session: AsyncSession, workspace_id: int, owners: Collection[int] | None = None
+) -> dict[int, RepHygiene]:
+    """Each rep's hygiene, ``{User.id: RepHygiene}``, over these owners (None: everyone).
 
     Records are the rep's live contacts and open deals; a rep who owns none is absent.
-    The share is between 0.0 (every record has a problem) and 1.0 (all clean).
+    The manager digest shows it as "hygiene by rep".
     """
     contacts = await _owned_counts(
-        session, col(Contact.owner_id), col(Contact.id), "contact",
-        (Contact.workspace_id == workspace_id, col(Contact.owner_id).is_not(None),
-         col(Contact.merged_into_id).is_(None)),
+        session, Contact, "contact", owners,
+        Contact.workspace_id == workspace_id, col(Contact.merged_into_id).is_(None),
     )  # fmt: skip
     deals = await _owned_counts(
-        session, col(Deal.owner_id), col(Deal.id), "deal",
-        (Deal.workspace_id == workspace_id, col(Deal.owner_id).is_not(None),
-         Deal.outcome == "open"),
-    )  # fmt: skip
-    scores = {}
-    for user_id in {*contacts[0], *deals[0]}:
-        total = contacts[0].get(user_id, 0) + deals[0].get(user_id, 0)
-        troubled = contacts[1].get(user_id, 0) + deals[1].get(user_id, 0)
-        scores[user_id] = round(1 - troubled / total, 4)
-    return scores
+        session, Deal, "deal", owners, Deal.workspace_id == workspace_id, Deal.outcome == "open"
+    )
+    return {
+        user: contacts.get(user, RepHygiene()) + deals.get(user, RepHygiene())
+        for user in {*contacts, *deals}
+    }
