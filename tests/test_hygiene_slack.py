@@ -319,3 +319,20 @@ async def test_only_those_who_may_see_the_record_can_fix_it(slack: Slack) -> Non
     (answer,) = await slack.fake.wait_for("response_url")
     assert "Only the owner of this record" in answer.params["text"]
     assert slack.fake.calls_to("views.open") == []
+
+
+async def test_a_contact_created_by_a_fix_is_checked_too(slack: Slack) -> None:
+    world = slack.world
+    with_rules(
+        world.runtime,
+        {"rule": "required_fields", "stages": {"Negotiation": ["contact"]}},
+        {"rule": "contact_details", "required": ["email", "phone"]},
+    )
+    deal = await add_deal(world, "Globex renewal", stage="Negotiation")
+    await check(world, deals=(deal,))
+    view = await _press_fix(slack, await _posted_nudge(slack))
+
+    typed = {"type": "plain_text_input", "value": "new.buyer@globex.example"}
+    assert await _submit(slack, view, {"contact_email": typed}) == {}
+    issues = {(i.rule, i.entity_type, i.closed_at is None) for i in await all_issues(world)}
+    assert issues == {("required_fields", "deal", False), ("contact_details", "contact", True)}

@@ -236,12 +236,20 @@ async def apply_fix(
     record.updated_at = now
     session.add(record)
     await session.flush()
+    assert record.id is not None
+    deal = isinstance(record, Deal)
     await recheck(
         session=session, workspace_id=issue.workspace_id, config=config, now=now, actor=actor,
-        contact_ids=[record.id] if isinstance(record, Contact) and record.id else [],
-        deal_ids=[record.id] if isinstance(record, Deal) and record.id else [],
+        contact_ids=await _contacts_of(session, record.id) if deal else [record.id],
+        deal_ids=[record.id] if deal else [],
     )  # fmt: skip
     return None
+
+
+async def _contacts_of(session: AsyncSession, deal_id: int) -> list[int]:
+    """A deal's contacts: a fix may have just linked one, created from an email."""
+    query = select(DealContact.contact_id).where(DealContact.deal_id == deal_id)
+    return list((await session.exec(query)).all())
 
 
 async def _save(
