@@ -8,6 +8,12 @@ build one activity. Callbacks may arrive out of order, so only a final status is
 recorded: a late "ringing" never undoes "completed". The generic shape is described in
 docs/webhooks.md. Recording URLs are not kept; a transcript becomes the activity's body
 and only its signals (keyword matches from ``crm.capture.signals``) go in ``facts``.
+
+A Twilio request accepted once is refused as a replay when it comes again: its signature
+covers the URL and every parameter, so it is the replay key. Twilio only resends what we
+did not answer with a 2xx, so this refuses no retry. There is no staleness window: only
+status callbacks carry a time (``Timestamp``, when the event fired, however late Twilio
+delivers it), recording and transcription callbacks carry none.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import phonenumbers
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.call_signals import signal_facts
-from handlers.signing import verify_generic, verify_twilio
+from handlers.signing import TWILIO_SIGNATURE, verify_generic, verify_twilio
 from handlers.webhook import SignedRequest, WebhookSource
 from models.config import CrmConfig
 from models.services.inputs import ActivityIn, CaptureInput, PersonIn, SkippedIn
@@ -275,8 +281,10 @@ def parse_generic(
     return [_call(GENERIC, call.id, (way, outside, rep), started, facts, text)]
 
 
-def _verify_twilio(request: SignedRequest, secret: str, now: float) -> None:
+def _verify_twilio(request: SignedRequest, secret: str, now: float) -> str:
+    """Check Twilio's signature; it is the replay key (another callback signs otherwise)."""
     verify_twilio(request.headers, request.url, request.form, secret)
+    return request.headers[TWILIO_SIGNATURE].strip()
 
 
 def _verify_generic(request: SignedRequest, secret: str, now: float) -> str:

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit trail, and the anchors that let it be pruned."""
+"""The append-only, hash-chained audit trail, and the anchors that fix its two ends."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ class AuditEntry(SQLModel, table=True):
 
     The chain covers digests of ``before`` and ``after``: an erasure may replace their
     content (``redacted`` then keeps the original digests) without breaking the chain.
+    Ids are never reused (AUTOINCREMENT on SQLite), so rows after a prune or a deletion
+    of the newest rows come after the anchors.
     """
+
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
@@ -32,10 +36,16 @@ class AuditEntry(SQLModel, table=True):
 
 
 class AuditAnchor(SQLModel, table=True):
-    """Left by a prune: the last deleted row's id and hash, where the remaining chain starts."""
+    """A point of the chain kept outside it: where it starts after a prune, or its head.
+
+    A prune leaves a ``pruned`` anchor: the last deleted row's id and hash, and how many
+    rows went. The one ``head`` anchor names the newest row; every append moves it in the
+    same transaction, so deleting the newest rows is caught too.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
-    last_pruned_id: int
-    last_pruned_hash: str = Field(max_length=64)
-    pruned: int
+    kind: str = Field(default="pruned", max_length=8)
+    entry_id: int
+    entry_hash: str = Field(max_length=64)
+    pruned: int = 0
     created_at: datetime = created_at_field()

@@ -41,8 +41,11 @@ from tests.fakes.twilio import (
     recording_callback,
     sid,
     signed_post,
+    status_callback,
     transcription_callback,
 )
+
+REPLAYED = {"ok": False, "error": "replayed request"}
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ async def test_twilio_callbacks_build_one_call_on_the_contact_found_by_phone(
     )
     for params in (completed(), recording, transcription):
         assert await answer(await served.twilio(params), 200) == {"ok": True, "duplicate": False}
-        assert await answer(await served.twilio(params), 200) == {"ok": True, "duplicate": True}
+        assert await answer(await served.twilio(params), 401) == REPLAYED
     await settled(served.runtime)
 
     ana = await contact_with_phone(served.runtime, ANA_PHONE)
@@ -90,12 +93,11 @@ async def test_twilio_callbacks_build_one_call_on_the_contact_found_by_phone(
     assert len(await rows(served.runtime, RawItem, RawItem.source == "twilio")) == 3
 
 
-async def test_a_twilio_resend_is_a_harmless_duplicate(served: Served) -> None:
-    """Twilio signs no timestamp, so a stale request cannot be told from a retry.
+async def test_a_replayed_twilio_request_is_refused_and_changes_nothing(served: Served) -> None:
+    """The same signed request again is a replay: Twilio resends only what was not accepted.
 
-    What protects us instead: each callback is stored once under its own id, so the
-    exact same request sent again (Twilio retries on timeouts) answers 200 and changes
-    nothing; a forged one still fails the signature.
+    Twilio signs no time, so there is no staleness check; its signature covers the URL and
+    every parameter, so it is the replay key.
     """
     params = completed()
     body, headers = signed_post(f"{PUBLIC_URL}{TWILIO_PATH}", params, TOKEN)
@@ -105,7 +107,7 @@ async def test_a_twilio_resend_is_a_harmless_duplicate(served: Served) -> None:
     (before,) = await rows(served.runtime, Activity, Activity.source == "twilio")
 
     again = await served.client.post(TWILIO_PATH, data=body, headers=headers)
-    assert await answer(again, 200) == {"ok": True, "duplicate": True}
+    assert await answer(again, 401) == REPLAYED
     await settled(served.runtime)
     (after,) = await rows(served.runtime, Activity, Activity.source == "twilio")
     assert (after.id, after.facts, after.occurred_at) == (
@@ -114,6 +116,21 @@ async def test_a_twilio_resend_is_a_harmless_duplicate(served: Served) -> None:
         before.occurred_at,
     )
     assert len(await rows(served.runtime, RawItem, RawItem.source == "twilio")) == 1
+
+
+async def test_other_callbacks_of_an_accepted_call_are_still_taken(served: Served) -> None:
+    """Another status, or the same one with another sequence number, is not a replay."""
+    assert await answer(await served.twilio(completed()), 200) == {"ok": True, "duplicate": False}
+    ringing = status_callback(
+        CALL, "ringing", caller=ANA_PHONE, called=TWILIO_NUMBER, at=CALL_END, sequence=0
+    )
+    assert await answer(await served.twilio(ringing), 200) == {"ok": True, "duplicate": False}
+    resent = completed() | {"SequenceNumber": "3"}
+    assert await answer(await served.twilio(resent), 200) == {"ok": True, "duplicate": True}
+    await settled(served.runtime)
+    (call,) = await rows(served.runtime, Activity, Activity.source == "twilio")
+    assert call.facts["status"] == "completed"
+    assert len(await rows(served.runtime, RawItem, RawItem.source == "twilio")) == 2
 
 
 async def test_twilio_signature_covers_the_public_url_query_and_every_param(

@@ -23,8 +23,9 @@ def upgrade() -> None:
     op.create_table(
         "auditanchor",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("last_pruned_id", sa.Integer(), nullable=False),
-        sa.Column("last_pruned_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("entry_id", sa.Integer(), nullable=False),
+        sa.Column("entry_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("pruned", sa.Integer(), nullable=False),
         sa.Column("created_at", models.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auditanchor")),
@@ -117,6 +118,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auditentry")),
         sa.UniqueConstraint("hash", name=op.f("uq_auditentry_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("auditentry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auditentry_action"), ["action"], unique=False)

@@ -1,8 +1,10 @@
 """The hash-chained audit trail: append, verify, query, prune, and redact for erasure.
 
 Each row's hash covers its predecessor's hash, its metadata and digests of ``before`` and
-``after``. Editing, deleting or reordering rows breaks the chain at the first bad row.
-Pruning leaves an :class:`AuditAnchor` with the last deleted hash, so the rest still
+``after``. Editing, deleting or reordering rows breaks the chain at the first bad row. The
+head :class:`AuditAnchor`, moved by each append in its transaction, names the newest row,
+so deleting the newest rows shows too; the next append chains onto the recorded head, so
+it cannot hide them. Pruning leaves an anchor with the last deleted hash, so the rest still
 verifies; an erasure may blank a row's personal content, keeping its digests, but only
 rows named by a later, chained erasure receipt may be blank.
 """
@@ -12,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, or_
+from sqlalchemy import Text, cast, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +28,8 @@ from models.types import utcnow
 GENESIS = "0" * 64
 SYSTEM = "system"
 ERASURE_RECEIPT = "privacy.erased"
+HEAD = "head"
+PRUNED = "pruned"
 _CHAIN_LOCK = 7_414_017
 _PAGE = 1000
 
@@ -59,9 +63,29 @@ def entry_hash(entry: AuditEntry) -> str:
     )
 
 
+_TOUCH_HEAD = (
+    update(AuditAnchor)
+    .where(col(AuditAnchor.kind) == HEAD)
+    .values(kind=HEAD)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def _lock_chain(session: AsyncSession) -> None:
+    """Serialize appends and prunes until commit.
+
+    PostgreSQL takes an advisory lock; SQLite a write (that changes nothing), which waits
+    for its write lock, so what is read next is not stale.
+    """
     if session.get_bind().dialect.name == "postgresql":
         await session.exec(select(func.pg_advisory_xact_lock(_CHAIN_LOCK)))
+    else:
+        await session.exec(_TOUCH_HEAD)
+
+
+async def _head(session: AsyncSession) -> AuditAnchor | None:
+    query = select(AuditAnchor).where(AuditAnchor.kind == HEAD)
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
 
 
 async def record_audit(
@@ -75,16 +99,12 @@ async def record_audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one row, chained to the last one (serialized across workers on PostgreSQL).
+    """Append one row, chained to the recorded head, and move the head to it (serialized).
 
     ``actor`` is ``slack:<user id>``, ``api:<token name>``, ``cli`` or ``system``.
     """
     await _lock_chain(session)
-    last = (
-        await session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1))
-    ).first()
-    if last is None:
-        last = await _anchor_hash(session)
+    head = await _head(session)
     entry = AuditEntry(
         workspace_id=workspace_id,
         at=utcnow(),
@@ -94,23 +114,28 @@ async def record_audit(
         target_id=None if target_id is None else str(target_id)[:100],
         before=before or {},
         after=after or {},
-        prev_hash=last,
+        prev_hash=head.entry_hash if head else GENESIS,
         hash="",
     )
     entry.hash = entry_hash(entry)
     session.add(entry)
     await session.flush()
+    assert entry.id is not None
+    head = head or AuditAnchor(kind=HEAD, entry_id=entry.id, entry_hash=entry.hash)
+    head.entry_id, head.entry_hash = entry.id, entry.hash
+    session.add(head)
+    await session.flush()
     return entry
 
 
 async def _latest_anchor(session: AsyncSession) -> AuditAnchor | None:
-    query = select(AuditAnchor).order_by(col(AuditAnchor.last_pruned_id).desc()).limit(1)
+    query = (
+        select(AuditAnchor)
+        .where(AuditAnchor.kind == PRUNED)
+        .order_by(col(AuditAnchor.entry_id).desc())
+        .limit(1)
+    )
     return (await session.exec(query)).first()
-
-
-async def _anchor_hash(session: AsyncSession) -> str:
-    anchor = await _latest_anchor(session)
-    return anchor.last_pruned_hash if anchor else GENESIS
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,33 +168,63 @@ def _erased_ids(entry: AuditEntry) -> Iterable[int]:
     return (int(i) for i in entry.after.get("redacted_audit_ids", ()))
 
 
+@dataclass(slots=True)
+class _Walk:
+    """How far a verification has got: the last good row, and the hash the next must follow."""
+
+    last_id: int
+    expected: str
+    head: AuditAnchor | None
+    checked: int = 0
+    blanked: set[int] = field(default_factory=set)
+    released: set[int] = field(default_factory=set)
+
+    def step(self, entry: AuditEntry) -> ChainReport | None:
+        """Check the next row; a report if it is bad."""
+        assert entry.id is not None
+        if entry.prev_hash != self.expected:
+            why = "does not follow the row before it (a row was deleted, added or moved)"
+            return ChainReport(self.checked, entry.id, why)
+        if entry_hash(entry) != entry.hash:
+            return ChainReport(self.checked, entry.id, "its content was changed")
+        if self.head and self.head.entry_id == entry.id and self.head.entry_hash != entry.hash:
+            why = "not the newest row on record (the head anchor names another)"
+            return ChainReport(self.checked, entry.id, why)
+        if entry.redacted:
+            self.blanked.add(entry.id)
+        self.released.update(_erased_ids(entry))
+        self.expected, self.last_id, self.checked = entry.hash, entry.id, self.checked + 1
+        return None
+
+    def end(self) -> ChainReport:
+        """The report once every row is checked: the chain must reach the recorded head."""
+        if self.head is None and self.last_id:
+            why = "the newest row, but the head anchor that should name it is gone"
+            return ChainReport(self.checked, self.last_id, why)
+        if self.head and self.last_id < self.head.entry_id:
+            why = f"missing, as is every row after row {self.last_id}: the newest rows were deleted"
+            return ChainReport(self.checked, self.head.entry_id, why)
+        unexplained = sorted(self.blanked - self.released)
+        if unexplained:
+            return ChainReport(self.checked, unexplained[0], "blanked without an erasure receipt")
+        return ChainReport(self.checked)
+
+
 async def verify_chain(*, session: AsyncSession) -> ChainReport:
-    """Walk the chain in id order; name the first row edited, deleted before, or moved.
+    """Walk the chain in id order; name the first row edited, deleted or moved.
 
     A row whose ``prev_hash`` is not its predecessor's hash follows a deleted or moved
-    row; a row whose own hash does not match its content was edited.
+    row; a row whose own hash does not match its content was edited; a chain that stops
+    before the recorded head lost its newest rows.
     """
+    head = await _head(session)  # read first: rows appended meanwhile come after it
     anchor = await _latest_anchor(session)
-    expected = anchor.last_pruned_hash if anchor else GENESIS
-    last_id, checked = (anchor.last_pruned_id if anchor else 0), 0
-    blanked: set[int] = set()
-    released: set[int] = set()
-    while rows := await _rows(session, last_id):
+    walk = _Walk(anchor.entry_id, anchor.entry_hash, head) if anchor else _Walk(0, GENESIS, head)
+    while rows := await _rows(session, walk.last_id):
         for entry in rows:
-            assert entry.id is not None
-            if entry.prev_hash != expected:
-                why = "does not follow the row before it (a row was deleted, added or moved)"
-                return ChainReport(checked, entry.id, why)
-            if entry_hash(entry) != entry.hash:
-                return ChainReport(checked, entry.id, "its content was changed")
-            if entry.redacted:
-                blanked.add(entry.id)
-            released.update(_erased_ids(entry))
-            expected, last_id, checked = entry.hash, entry.id, checked + 1
-    unexplained = sorted(blanked - released)
-    if unexplained:
-        return ChainReport(checked, unexplained[0], "blanked without an erasure receipt")
-    return ChainReport(checked)
+            if bad := walk.step(entry):
+                return bad
+    return walk.end()
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +282,7 @@ async def prune_audit(*, session: AsyncSession, older_than: datetime) -> int:
     if last is None or last.id is None:
         return 0
     count = (await session.exec(select(func.count()).where(col(AuditEntry.id) <= last.id))).one()
-    session.add(AuditAnchor(last_pruned_id=last.id, last_pruned_hash=last.hash, pruned=count))
+    session.add(AuditAnchor(kind=PRUNED, entry_id=last.id, entry_hash=last.hash, pruned=count))
     await session.exec(delete(AuditEntry).where(col(AuditEntry.id) <= last.id))
     await session.flush()
     return int(count)
