@@ -1,8 +1,7 @@
 """Webhook signature schemes: Nudge's generic HMAC, Twilio's, and HubSpot's v3.
 
 Each verifier returns the key that identifies this exact signed request (to refuse a
-replay), or None when the scheme has no timestamp and a resend is only a duplicate; it
-raises :class:`SignatureError` with a readable reason otherwise.
+replay); it raises :class:`SignatureError` with a readable reason otherwise.
 
 >>> body, now = b'{"id": 1}', 1_700_000_000
 >>> headers = generic_headers(body, "s3cret", timestamp=now)
@@ -84,7 +83,8 @@ def twilio_signature(url: str, params: Mapping[str, str], auth_token: str) -> st
 def verify_twilio(
     headers: Mapping[str, str], url: str, params: Mapping[str, str], auth_token: str
 ) -> None:
-    """Check ``X-Twilio-Signature``; Twilio signs no timestamp, so a resend is a duplicate."""
+    """Check ``X-Twilio-Signature`` (Twilio signs no timestamp: a resend is refused as a
+    replay, by the signature's key, but staleness cannot be told)."""
     _same(twilio_signature(url, params, auth_token), headers.get(TWILIO_SIGNATURE))
 
 
