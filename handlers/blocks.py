@@ -5,7 +5,9 @@ header, 2,000 a context, 75 a button's text and 2,000 its value. :func:`section`
 :func:`header`, :func:`context` and :func:`button` cut to them. Long lists:
 :func:`capped` shows the first items and "…and N more" in one message; :func:`paginate`
 splits many blocks into several messages, each within the block limit and each ending
-with the disclosure. Outside text must go through :func:`escape_mrkdwn` first.
+with the disclosure; :class:`Page` and :func:`page_buttons` let a private answer show a
+list a page at a time, with Previous / Next. Outside text must go through
+:func:`escape_mrkdwn` first.
 
 >>> escape_mrkdwn("<!channel> & <@U123>")
 '&lt;!channel&gt; &amp; &lt;@U123&gt;'
@@ -16,6 +18,7 @@ with the disclosure. Outside text must go through :func:`escape_mrkdwn` first.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +39,9 @@ MARK_CONTACTED = "nudge_mark_contacted"
 SNOOZE_ACTIONS = {"nudge_snooze_day": 1, "nudge_snooze_week": 7}
 OPEN_PROFILE = "open_profile"
 FIX_DATA = "fix_data"
+PAGE_PREVIOUS = "page_previous"
+PAGE_NEXT = "page_next"
+PAGE_BLOCK = "page:"
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -135,6 +141,74 @@ def paginate(blocks: list[Block], *, footer: Block | None = None) -> list[list[B
     ]
 
 
+def line_sections(title: str, lines: list[str]) -> list[Block]:
+    """``title`` then the lines (already escaped), in as few sections as fit Slack's size limit.
+
+    >>> [len(b["text"]["text"]) for b in line_sections("T", ["x" * 2000, "y" * 2000])]
+    [2004, 2002]
+    """
+    texts = [title]
+    for line in lines:
+        bullet = f"• {line}"
+        if len(texts[-1]) + 1 + len(bullet) > MAX_SECTION:
+            texts.append(bullet)
+        else:
+            texts[-1] += f"\n{bullet}"
+    return [section(text) for text in texts]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Page ``number`` (from 1) of the list ``kind`` for ``key``; a button's value names it.
+
+    >>> Page.parse(Page("pipeline", "<@U0REP02>", 3).value)
+    Page(kind='pipeline', key='<@U0REP02>', number=3)
+    >>> Page.parse("nonsense") is None
+    True
+    """
+
+    kind: str
+    key: str
+    number: int = 1
+
+    @property
+    def value(self) -> str:
+        """What a button showing this page carries."""
+        return f"{self.kind}:{self.number}:{self.key}"
+
+    @classmethod
+    def parse(cls, value: str) -> Page | None:
+        """The page a button's value names, or None if it names none."""
+        kind, _, rest = value.partition(":")
+        number, colon, key = rest.partition(":")
+        if not (kind and colon and number.isdigit() and int(number) >= 1):
+            return None
+        return cls(kind, key, int(number))
+
+    def to(self, number: int) -> Page:
+        """Another page of the same list."""
+        return Page(self.kind, self.key, number)
+
+
+def page_count(total: int, size: int) -> int:
+    """How many pages of ``size`` items ``total`` items fill (an empty list is one page).
+
+    >>> page_count(0, 10), page_count(10, 10), page_count(11, 10)
+    (1, 1, 2)
+    """
+    return max(1, -(-total // size))
+
+
+def page_buttons(page: Page, pages: int) -> list[Block]:
+    """Previous / Next between the pages of a list; nothing when it fits on one."""
+    elements = []
+    if page.number > 1:
+        elements.append(button("◀ Previous", PAGE_PREVIOUS, page.to(page.number - 1).value))
+    if page.number < pages:
+        elements.append(button("Next ▶", PAGE_NEXT, page.to(page.number + 1).value))
+    return [actions(f"{PAGE_BLOCK}{page.kind}", *elements)] if elements else []
+
+
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
@@ -157,19 +231,25 @@ def _bullets(items: list[str]) -> str:
     return "\n".join(f"• {escape_mrkdwn(item)}" for item in items)
 
 
-def nudge_buttons(nudge: Nudge, *, fix_data: str | None = None) -> Block:
-    """Mark contacted, Snooze 1 day / 1 week, Open profile (about a contact), Fix data (asked).
-
-    Every value is the nudge id, except Open profile (the contact id) and Fix data (given).
-    """
+def follow_up_buttons(nudge: Nudge) -> list[Block]:
+    """Snooze 1 day / 1 week (the nudge id) and, about a contact, Open profile (its id)."""
     value = str(nudge.id)
     elements = [
-        button("✅ Mark contacted", MARK_CONTACTED, value, style="primary"),
         button("💤 Snooze 1 day", "nudge_snooze_day", value),
         button("💤 Snooze 1 week", "nudge_snooze_week", value),
     ]
     if nudge.contact_id is not None:
         elements.append(button("👤 Open profile", OPEN_PROFILE, str(nudge.contact_id)))
+    return elements
+
+
+def nudge_buttons(nudge: Nudge, *, fix_data: str | None = None) -> Block:
+    """Mark contacted, the :func:`follow_up_buttons`, then Fix data (with the value given)."""
+    value = str(nudge.id)
+    elements = [
+        button("✅ Mark contacted", MARK_CONTACTED, value, style="primary"),
+        *follow_up_buttons(nudge),
+    ]
     if fix_data is not None:
         elements.append(button("🛠 Fix data", FIX_DATA, fix_data))
     return actions(f"nudge:{value}", *elements)

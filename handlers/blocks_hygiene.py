@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.blocks import (
+    FIX_DATA,
     MAX_BLOCKS,
     Block,
+    actions,
     automated_context,
+    button,
     escape_mrkdwn,
+    follow_up_buttons,
     mention,
     section,
 )
 from models.hygiene_config import HygieneConfig
 from models.nudge import Nudge
 
-FIX_ACTION = "fix_data"
+FIX_ACTION = FIX_DATA
 RECORD_LABEL = {"deal": "Deal", "contact": "Contact"}
 
 
@@ -42,8 +46,17 @@ def _closing(p: dict[str, Any]) -> str:
     }.get(p["state"], f"Closed: {_subject(p)}.")
 
 
+def _buttons(nudge: Nudge) -> Block:
+    """**Fix data** first; Snooze 1 day / 1 week when the nudge is about a record; Open profile
+    when that record is a contact (the buttons of every nudge, served by the same listeners)."""
+    issue_id = str(nudge.payload["issue_id"])
+    fix = button("🛠 Fix data", FIX_ACTION, issue_id, style="primary")
+    about_a_record = nudge.contact_id is not None or nudge.deal_id is not None
+    return actions(f"fix:{issue_id}", fix, *(follow_up_buttons(nudge) if about_a_record else ()))
+
+
 def render_data_incomplete(nudge: Nudge) -> tuple[str, list[Block]]:
-    """The owner's nudge naming the problem with a **Fix data** button; or its closing line."""
+    """The owner's nudge naming the problem, with its buttons; or its closing line."""
     p = nudge.payload
     if p["state"] != "open":
         text = _closing(p)
@@ -52,19 +65,7 @@ def render_data_incomplete(nudge: Nudge) -> tuple[str, list[Block]]:
     text = f"🧹 Data incomplete: {_subject(p)} {problem}."
     blocks: list[Block] = [
         section(text),
-        {
-            "type": "actions",
-            "block_id": f"fix:{p['issue_id']}",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": FIX_ACTION,
-                    "value": str(p["issue_id"]),
-                    "style": "primary",
-                    "text": {"type": "plain_text", "text": "Fix data"},
-                }
-            ],
-        },
+        _buttons(nudge),
         automated_context(
             f"hygiene rule `{escape_mrkdwn(p['rule'])}`",
             "the change was saved; nothing was blocked",

@@ -1,7 +1,9 @@
 """Block Kit for look-ups: the profile card, the deal card, choices among matches, the pipeline.
 
-Every name, subject and message comes from outside and is escaped; lists are cut to fit a
-section with an "and N more" line, and every answer ends with the automated disclosure.
+Every name, subject and message comes from outside and is escaped; short lists are cut to
+fit a section with an "and N more" line, while the pipeline and a profile's timeline are
+shown a page at a time with Previous / Next buttons. Every answer ends with the automated
+disclosure.
 
 >>> fit_lines(["a", "b", "c"], total=5, limit=2)
 '• a\\n• b\\n_…and 3 more_'
@@ -17,9 +19,13 @@ from handlers.blocks import (
     MAX_SECTION,
     OPEN_PROFILE,
     Block,
+    Page,
     automated_context,
     escape_mrkdwn,
+    line_sections,
     mention,
+    page_buttons,
+    page_count,
     section,
 )
 from models.services.pipeline import Pipeline
@@ -31,10 +37,12 @@ from models.services.profile_types import (
     Person,
     Profile,
     ScoreView,
+    TimelineItem,
 )
 
 OPEN_DEAL = "open_deal"
 LIST_LIMIT = 10
+PAGE_SIZE = 10
 Answer = tuple[str, list[Block]]
 
 
@@ -130,24 +138,47 @@ def render_profile(profile: Profile) -> Answer:
     blocks = [section(headline), *_score_blocks(profile.score)]
     if profile.deals:
         blocks.append(section("*Deals*\n" + fit_lines([deal_line(d) for d in profile.deals])))
-    timeline = [
-        f"{a.occurred_at.strftime('%Y-%m-%d')} · {escape_mrkdwn(a.kind)}"
-        + (f" ({escape_mrkdwn(a.direction)})" if a.direction else "")
-        + f" · {escape_mrkdwn(a.summary)} _via {escape_mrkdwn(a.source)}_"
-        for a in profile.timeline
-    ]
-    blocks.append(
-        section(
-            "*Timeline* (newest first)\n"
-            + (fit_lines(timeline, total=profile.timeline_total) or "no activity yet")
-        )
-    )
+    page = Page("timeline", str(profile.contact_id))
+    blocks += timeline_blocks(profile.timeline[:PAGE_SIZE], profile.timeline_total, page)
     if profile.issues:
         blocks.append(
             section("*Open data issues*\n" + fit_lines([issue_line(i) for i in profile.issues]))
         )
     blocks.append(automated_context("profile built from mail, calendar, calls and web"))
     return f"{name}: profile", blocks[:MAX_BLOCKS]
+
+
+def _timeline_line(item: TimelineItem) -> str:
+    return (
+        f"{item.occurred_at.strftime('%Y-%m-%d')} · {escape_mrkdwn(item.kind)}"
+        + (f" ({escape_mrkdwn(item.direction)})" if item.direction else "")
+        + f" · {escape_mrkdwn(item.summary)} _via {escape_mrkdwn(item.source)}_"
+    )
+
+
+def _span(page: Page, shown: int, total: int) -> str:
+    """Which items of the list a page holds: ``11–20 of 37``."""
+    first = (page.number - 1) * PAGE_SIZE + 1
+    return f"{first}–{first + shown - 1} of {total}"
+
+
+def timeline_blocks(items: Sequence[TimelineItem], total: int, page: Page) -> list[Block]:
+    """One page of a timeline (newest first) and the buttons to the others."""
+    if not items:
+        return [section("*Timeline* (newest first)\nno activity yet")]
+    pages = page_count(total, PAGE_SIZE)
+    span = f", {_span(page, len(items), total)}" if pages > 1 else ""
+    title = f"*Timeline* (newest first{span})"
+    return [*line_sections(title, [_timeline_line(i) for i in items]), *page_buttons(page, pages)]
+
+
+def render_timeline_page(
+    name: str, items: Sequence[TimelineItem], total: int, page: Page
+) -> Answer:
+    """A later page of a contact's timeline (the first is on the profile card)."""
+    who = escape_mrkdwn(name or "Unnamed contact")
+    blocks = [section(f"*{who}*"), *timeline_blocks(items, total, page), automated_context()]
+    return f"{who}: timeline, page {page.number}", blocks
 
 
 def _choice(text: str, action_id: str, value: int) -> Block:
@@ -201,23 +232,34 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def render_pipeline(pipeline: Pipeline, title: str) -> Answer:
-    """``/pipeline``: open deals by stage, with counts, amounts and the biggest deals.
+def _stage_overview(pipeline: Pipeline) -> str:
+    return "By stage: " + " · ".join(
+        f"{escape_mrkdwn(stage.stage)} {stage.count}" for stage in pipeline.stages
+    )
+
+
+def render_pipeline(
+    pipeline: Pipeline, title: str, deals: Sequence[DealSummary], page: Page
+) -> Answer:
+    """``/pipeline``: open deals by stage with counts and amounts, one page of ``deals`` at a time
+    (biggest first in each stage), with Previous / Next when there are more.
 
     ``title`` is already escaped (it may hold a mention).
     """
     summary = f"{plural(pipeline.count, 'open deal')} · {amount_text(pipeline.amount)}"
+    pages = page_count(pipeline.count, PAGE_SIZE)
     headline = f"*{title}* — {summary}"
-    blocks = [section(headline)]
-    for stage in pipeline.stages[: MAX_BLOCKS - 3]:
-        top = fit_lines([deal_line(d) for d in stage.top], total=stage.count)
+    blocks = [section(headline + (f"\n{_stage_overview(pipeline)}" if pages > 1 else ""))]
+    for stage in pipeline.stages:
+        shown = [deal_line(d) for d in deals if d.stage == stage.stage]
         totals = f"{plural(stage.count, 'deal')} · {amount_text(stage.amount)}"
-        blocks.append(section(f"*{escape_mrkdwn(stage.stage)}* — {totals}\n{top}"))
-    if len(pipeline.stages) > MAX_BLOCKS - 3:
-        blocks.append(section(f"_…and {len(pipeline.stages) - (MAX_BLOCKS - 3)} more stages_"))
+        if shown:
+            blocks += line_sections(f"*{escape_mrkdwn(stage.stage)}* — {totals}", shown)
     if not pipeline.stages:
         blocks.append(section("No open deals."))
-    blocks.append(automated_context("open deals only"))
+    blocks += page_buttons(page, pages)
+    span = [f"deals {_span(page, len(deals), pipeline.count)}"] if pages > 1 else []
+    blocks.append(automated_context("open deals only", *span))
     return f"{title}: {summary}", blocks
 
 

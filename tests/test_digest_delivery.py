@@ -1,22 +1,23 @@
 """Daily digests go out once per recipient per local day, at each one's own local morning.
 
 The scheduler's jobs call :func:`bot.scheduler.digests_due`; these tests call it as the
-jobs would, with the runtime's clock set to each moment, and send the outbox through the
-real poster to the fake Slack Web API.
+jobs would (or let two real schedulers fire it), with the runtime's clock set to each
+moment, and send the outbox through the real poster to the fake Slack Web API.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
 from bot.config import AppConfig
 from bot.digest import due_date
 from bot.runtime import Runtime, close_runtime, open_runtime
-from bot.scheduler import digests_due
+from bot.scheduler import create_scheduler, digests_due
 from tests.conftest import make_settings
 from tests.fakes.slack_api import FakeSlackApi
 from tests.test_digest import (
@@ -95,6 +96,45 @@ async def test_two_schedulers_at_once_send_one_digest_each(
     )
     assert sum(queued) == 2
     assert sorted(await sent_to(first, fake)) == sorted([MANAGER.slack_id, ADMIN.slack_id])
+
+
+DIGEST_JOBS = ("digests", "digests-catch-up")
+
+
+async def test_two_real_schedulers_firing_together_queue_one_digest_each(
+    workers: Workers, fake: FakeSlackApi
+) -> None:
+    """Two workers' APScheduler schedulers fire both digest jobs at the same instant."""
+    workers.clock.now = at(13, 0)  # 08:00 in New York; the admin's window (UTC) is open too
+    schedulers = [create_scheduler(await workers.start()) for _ in range(2)]
+    runs: list[JobExecutionEvent] = []
+    all_ran = asyncio.Event()
+
+    def ran(event: JobExecutionEvent) -> None:
+        if event.job_id in DIGEST_JOBS:
+            runs.append(event)
+        if len(runs) == len(schedulers) * len(DIGEST_JOBS):
+            all_ran.set()
+
+    fire_at = datetime.now(UTC) + timedelta(seconds=0.5)
+    for scheduler in schedulers:
+        scheduler.add_listener(ran, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        scheduler.start(paused=True)
+        for job_id in DIGEST_JOBS:
+            scheduler.modify_job(job_id, next_run_time=fire_at)
+    try:
+        for scheduler in schedulers:
+            scheduler.resume()
+        async with asyncio.timeout(30):
+            await all_ran.wait()
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
+    assert [run.exception for run in runs] == [None] * 4
+    assert {run.scheduled_run_time for run in runs} == {fire_at}
+    assert sum(run.retval for run in runs) == 2
+    expected = sorted([MANAGER.slack_id, ADMIN.slack_id])
+    assert sorted(await sent_to(workers.running[0], fake)) == expected
 
 
 async def test_a_restart_across_the_digest_time_sends_once(
