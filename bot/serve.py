@@ -18,6 +18,7 @@ from bot.outbox import OutboxPoster, SlackTransport
 from bot.reload import ConfigReloader
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.settings import Settings
+from bot.slack_people import SlackPeople
 from bot.web import create_web_app
 from models.db import unit_of_work
 from models.services.delivery import DeliveryRules
@@ -69,7 +70,7 @@ async def _wait_for_signal() -> None:
 async def run_serve(
     settings: Settings, config: AppConfig, *, host: str, port: int, socket_mode: bool
 ) -> None:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM, keeping roles and time zones in step with Slack."""
     runtime = await open_runtime(settings, config)
     try:
         bolt, poster = await connect_slack(runtime)
@@ -81,7 +82,9 @@ async def run_serve(
             freeze_startup_objects()
             socket = await start_socket_mode(bolt, settings) if socket_mode else None
             try:
-                async with ConfigReloader(runtime, settings.config_path).running():
+                reloader = ConfigReloader(runtime, settings.config_path)
+                people = SlackPeople(runtime, bolt.client)
+                async with reloader.running(), people.running():
                     await _wait_for_signal()
             finally:
                 if socket is not None:

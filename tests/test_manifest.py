@@ -1,8 +1,10 @@
-"""app.yaml's Slack manifest and the registered Bolt listeners match in both directions."""
+"""app.yaml's Slack manifest and the registered Bolt listeners match in both directions; the
+``/crm`` usage hint names every verb; the bot scopes cover every Web API method Nudge calls."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import yaml
@@ -14,7 +16,8 @@ from bot.app import SURFACES, create_bolt_app, create_web_client
 from bot.cli import app as cli
 from bot.config import AppConfig
 from bot.runtime import Runtime
-from tests.conftest import SIGNING_SECRET
+from handlers.slack.verbs import VERBS
+from tests.conftest import ROOT, SIGNING_SECRET
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 from tests.slack_signing import (
     FORM_CONTENT_TYPE,
@@ -23,6 +26,45 @@ from tests.slack_signing import (
     event_body,
     signed_headers,
 )
+
+# The bot scopes each Slack Web API method (slack_sdk's name for it) or event needs; any one of
+# a tuple will do (history: the scope of the kind of channel nudges go to).
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth_test": (),
+    "chat_postMessage": ("chat:write",),
+    "chat_update": ("chat:write",),
+    "chat_delete": ("chat:write",),
+    "conversations_open": ("im:write",),
+    "conversations_history": ("channels:history", "groups:history", "im:history"),
+    "conversations_replies": ("channels:history", "groups:history", "im:history"),
+    "files_upload_v2": ("files:write",),
+    "usergroups_users_list": ("usergroups:read",),
+    "users_info": ("users:read",),
+    "views_open": (),
+    "views_publish": (),
+}
+EVENT_SCOPES: dict[str, tuple[str, ...]] = {
+    "app_home_opened": (),
+    "reaction_added": ("reactions:read",),
+    "reaction_removed": ("reactions:read",),
+    "user_change": ("users:read",),
+}
+_API_FAMILIES = (
+    "admin|apps|auth|bookmarks|bots|calls|chat|conversations|dnd|emoji|files|pins|reactions|"
+    "reminders|search|stars|team|usergroups|users|views"
+)
+_WEB_API_CALL = re.compile(rf"\bclient\.((?:{_API_FAMILIES})_\w+)\(")
+
+
+def _called_methods() -> set[str]:
+    """Every Web API method the product's code calls on a Slack client."""
+    sources = [path for folder in ("bot", "handlers", "models", "learning")
+               for path in (ROOT / folder).rglob("*.py")]  # fmt: skip
+    return {m for path in sources for m in _WEB_API_CALL.findall(path.read_text())}
+
+
+def _bot_scopes(config: AppConfig) -> set[str]:
+    return set(config.slack["oauth_config"]["scopes"]["bot"])
 
 
 async def _dispatch(bolt: AsyncApp, body: str, content_type: str) -> int:
@@ -79,3 +121,23 @@ def test_nudge_manifest_prints_the_slack_section(app_config: AppConfig) -> None:
     printed = yaml.safe_load(result.output)
     assert printed == app_config.slack
     assert "internal_domains" not in json.dumps(printed)
+
+
+def test_the_crm_usage_hint_names_every_verb(app_config: AppConfig) -> None:
+    (crm,) = (c for c in app_config.slack["features"]["slash_commands"] if c["command"] == "/crm")
+    hinted = [word.strip() for word in crm["usage_hint"].split("|")]
+    assert sorted(hinted) == sorted(VERBS)
+    assert len(hinted) == len(set(hinted))
+
+
+def test_the_bot_scopes_cover_every_web_api_method_called(app_config: AppConfig) -> None:
+    called = _called_methods()
+    assert {"chat_postMessage", "conversations_history", "files_upload_v2"} <= called
+    assert called <= set(METHOD_SCOPES), "a new Web API method: add the scope it needs above"
+    scopes = _bot_scopes(app_config)
+    for method in sorted(called):
+        needed = METHOD_SCOPES[method]
+        assert not needed or scopes & set(needed), (method, needed)
+    for event in _manifest_events(app_config):
+        assert set(EVENT_SCOPES[event]) <= scopes, event
+    assert "commands" in scopes

@@ -1,17 +1,15 @@
 """Admin verbs: ``/crm audit``, ``/crm role``, ``/crm forget`` (with confirmation buttons),
 ``/crm export``.
 
-Every verb checks the caller's role first and answers a refusal privately. A middleware
-keeps roles current: it reads the members of the Slack user groups ``crm.roles`` names
-(``usergroups.users.list``) and writes everyone's effective role, at most once a minute.
+Every verb checks the caller's role first and answers a refusal privately. Roles from
+Slack user groups are kept current off the request path, by :mod:`bot.slack_people` while
+``nudge serve`` runs; a ``user_change`` event keeps the person's time zone current.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -19,30 +17,23 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli_audit import parse_since
 from bot.governance import erase, export, retract_messages
 from bot.runtime import Runtime
+from bot.slack_people import remember_zone
 from handlers.blocks import automated_context, escape_mrkdwn, mention, section
 from handlers.slack import runtime_of
 from handlers.slack.verbs import Answer, verb
 from models.db import unit_of_work
 from models.services.audit import AuditFilter, list_audit, record_audit, verify_chain
-from models.services.roles import (
-    RoleRequiredError,
-    apply_roles,
-    grant_role,
-    require_role,
-    role_groups,
-    store_group_members,
-)
+from models.services.roles import RoleRequiredError, grant_role, require_role
 
 log = structlog.get_logger(__name__)
 FORGET_CONFIRM, FORGET_CANCEL = "privacy_forget_confirm", "privacy_forget_cancel"
 ACTIONS = (FORGET_CONFIRM, FORGET_CANCEL)
-ROLES_TTL_S = 60.0
+EVENTS = ("user_change",)
 EXPORT_INLINE = 2800
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,30})$")
 _EMAIL = re.compile(r"^(?:<mailto:[^|>]+\|)?([^\s<>|@]+@[^\s<>|@]+\.[^\s<>|@]+?)>?$")
@@ -232,44 +223,13 @@ def _message(answer: Answer) -> dict[str, Any]:
     return {"text": answer[0], "blocks": answer[1]}
 
 
-async def _group_members(client: AsyncWebClient, group: str) -> list[str] | None:
-    try:
-        response = await client.usergroups_users_list(usergroup=group)
-    except SlackApiError as exc:
-        log.warning("roles.group_unreadable", group=group, error=str(exc.response.get("error")))
-        return None
-    return [str(u) for u in response.get("users") or []]
-
-
-def roles_refresher() -> Callable[..., Awaitable[Any]]:
-    """A middleware that re-applies roles (and re-reads user groups) at most once a minute."""
-    last = {"at": float("-inf")}
-
-    async def refresh_roles(
-        context: AsyncBoltContext, client: AsyncWebClient, next: Callable[[], Awaitable[Any]]
-    ) -> Any:
-        runtime = context.get("runtime")
-        if isinstance(runtime, Runtime) and time.monotonic() - last["at"] > ROLES_TTL_S:
-            last["at"] = time.monotonic()
-            groups = {}
-            for group in role_groups(runtime.config.crm):
-                members = await _group_members(client, group)
-                if members is not None:
-                    groups[group] = members
-            async with unit_of_work(runtime.sessions) as session:
-                await store_group_members(
-                    session=session, workspace_id=runtime.workspace_id, members=groups
-                )
-                await apply_roles(
-                    session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm
-                )
-        return await next()
-
-    return refresh_roles
+async def handle_user_change(event: dict[str, Any], context: AsyncBoltContext) -> None:
+    """A person's Slack profile changed: keep their time zone."""
+    await remember_zone(runtime_of(context), event.get("user"))
 
 
 def register(app: AsyncApp) -> None:
-    """Attach the roles middleware and the confirmation buttons."""
-    app.use(roles_refresher())
+    """Attach the confirmation buttons and the profile listener."""
     for action_id in ACTIONS:
         app.action(action_id)(handle_forget_action)
+    app.event("user_change")(handle_user_change)

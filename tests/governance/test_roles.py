@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from bot.app import create_web_client
 from bot.config import AppConfig
 from bot.flows import capture
 from bot.runtime import Runtime, close_runtime, open_runtime
+from bot.slack_people import refresh_roles
 from handlers.slack.admin import FORGET_CANCEL, FORGET_CONFIRM
 from models.contact import ContactIdentity
 from models.db import unit_of_work
@@ -19,7 +21,7 @@ from models.services.audit import AuditFilter, list_audit
 from models.services.inputs import ActivityIn, PersonIn
 from models.services.roles import grant_role
 from tests.conftest import NOW, REP, make_settings
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 from tests.slack_requests import answer_to, crm_answer
 from tests.slack_signing import action_body
 
@@ -55,6 +57,7 @@ async def _role(runtime: Runtime, user: str) -> str:
 async def test_roles_come_from_config_groups_and_admin_command(governed: Runtime) -> None:
     async with FakeSlackApi() as fake:
         fake.answer("usergroups.users.list", {"users": [GROUP_MANAGER]})
+        await refresh_roles(governed, create_web_client(BOT_TOKEN, fake.base_url))
         refused = await _ask(governed, fake, REP.slack_id, "audit")
         assert "Only admins" in refused
         assert "you are a rep" in refused
