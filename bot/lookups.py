@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement
-from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime import Runtime
@@ -27,21 +25,23 @@ from handlers.blocks_profile import (
     render_profile,
     render_timeline_page,
 )
-from models.activity import Activity, ActivityParticipant
 from models.db import unit_of_work
-from models.deal import Deal
 from models.services.access import (
     AccessDeniedError,
     Viewer,
     viewer_for,
-    visible,
     workspace_users,
 )
 from models.services.audit import record_audit
-from models.services.pipeline import find_deals, load_deal, pipeline, stage_order
-from models.services.profile import find_contacts, load_profile, summary_of, visible_contact
+from models.services.pipeline import find_deals, load_deal, open_deals, pipeline
+from models.services.profile import (
+    find_contacts,
+    load_profile,
+    timeline,
+    timeline_size,
+    visible_contact,
+)
 from models.services.profile_parts import deal_summaries
-from models.services.profile_types import DealSummary, TimelineItem
 
 CHOICES = 8
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -177,28 +177,6 @@ async def deal_answer(runtime: Runtime, slack_user_id: str, query: str) -> Answe
     return render_deal_choices(query, deals[:CHOICES], more=len(deals) > CHOICES)
 
 
-def _on_timeline(contact_id: int) -> ColumnElement[bool]:
-    return col(Activity.id).in_(
-        select(ActivityParticipant.activity_id).where(ActivityParticipant.contact_id == contact_id)
-    )
-
-
-async def _timeline_page(session: AsyncSession, contact_id: int, page: int) -> list[TimelineItem]:
-    """Page ``page`` of a contact's activities, newest first."""
-    rows = await session.exec(
-        select(Activity)
-        .where(_on_timeline(contact_id))
-        .order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    )
-    return [
-        TimelineItem(activity_id=a.id or 0, source=a.source, kind=a.kind,
-                     occurred_at=a.occurred_at, direction=a.direction, summary=summary_of(a))
-        for a in rows.all()
-    ]  # fmt: skip
-
-
 async def timeline_answer(runtime: Runtime, slack_user_id: str, key: str, page: int) -> Answer:
     """Page ``page`` of the timeline of contact ``key`` (the last one if there are fewer pages
     now); the first page is the profile card."""
@@ -215,37 +193,18 @@ async def timeline_answer(runtime: Runtime, slack_user_id: str, key: str, page: 
             return render_notice(HIDDEN_LEAD)
         if contact is None or contact.id is None:
             return render_notice(GONE_LEAD)
-        count = select(func.count()).select_from(Activity).where(_on_timeline(contact.id))
-        total = int((await session.exec(count)).one())
+        total = await timeline_size(session, contact.id)
         page, items = min(page, page_count(total, PAGE_SIZE)), []
         if page > 1:
-            items = await _timeline_page(session, contact.id, page)
+            items = await timeline(
+                session, contact.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            )
             await _audit_shown(
                 session, runtime, slack_user_id, "profile.viewed", "contact", contact.id
             )
     if page == 1:
         return await profile_answer(runtime, slack_user_id, contact.id)
     return render_timeline_page(contact.name, items, total, Page("timeline", str(contact.id), page))
-
-
-async def _pipeline_page(
-    session: AsyncSession, runtime: Runtime, viewer: Viewer, owners: frozenset[int] | None,
-    page: int,
-) -> list[DealSummary]:  # fmt: skip
-    """The open deals on page ``page``, in the pipeline's order: by stage, biggest first."""
-    query = select(Deal).where(
-        Deal.workspace_id == runtime.workspace_id,
-        Deal.outcome == "open",
-        visible(viewer, Deal.owner_id),
-    )
-    if owners is not None:
-        query = query.where(col(Deal.owner_id).in_(sorted(owners)))
-    by_stage: dict[str, list[Deal]] = {}
-    for deal in (await session.exec(query.order_by(col(Deal.amount).desc(), col(Deal.id)))).all():
-        by_stage.setdefault(deal.stage, []).append(deal)
-    ordered = [deal for stage in sorted(by_stage, key=stage_order) for deal in by_stage[stage]]
-    start = (page - 1) * PAGE_SIZE
-    return await deal_summaries(session, ordered[start : start + PAGE_SIZE])
 
 
 async def pipeline_answer(runtime: Runtime, slack_user_id: str, text: str, page: int = 1) -> Answer:
@@ -280,6 +239,10 @@ async def pipeline_answer(runtime: Runtime, slack_user_id: str, text: str, page:
             reach = "your team's" if viewer.is_manager else "your own"
             return render_notice(f"You may see {reach} pipeline only, not {title}.")
         page = min(page, page_count(summary.count, PAGE_SIZE))
-        deals = await _pipeline_page(session, runtime, viewer, owners, page)
+        deals = await open_deals(
+            session=session, workspace_id=runtime.workspace_id, viewer=viewer, owner_ids=owners
+        )
+        start = (page - 1) * PAGE_SIZE
+        shown = await deal_summaries(session, deals[start : start + PAGE_SIZE])
     key = f"<@{named.group(1)}>" if named is not None else ""
-    return render_pipeline(summary, title, deals, Page("pipeline", key, page))
+    return render_pipeline(summary, title, shown, Page("pipeline", key, page))

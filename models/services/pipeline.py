@@ -8,6 +8,8 @@ Stages are shown in the usual order of a sale; stages this team invented come af
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_
 from sqlmodel import col, select
@@ -136,6 +138,37 @@ class Pipeline(_Frozen):
     amount: float
 
 
+async def open_deals(
+    *,
+    session: AsyncSession,
+    workspace_id: int,
+    viewer: Viewer,
+    owner_ids: frozenset[int] | None = None,
+) -> list[Deal]:
+    """Open deals owned by ``owner_ids`` (None: all the viewer may see), in the pipeline's
+    order: by stage, then biggest first."""
+    query = select(Deal).where(
+        Deal.workspace_id == workspace_id,
+        Deal.outcome == "open",
+        visible(viewer, Deal.owner_id),
+    )
+    if owner_ids is not None:
+        query = query.where(col(Deal.owner_id).in_(sorted(owner_ids)))
+    by_stage: dict[str, list[Deal]] = {}
+    for deal in (await session.exec(query.order_by(col(Deal.amount).desc(), col(Deal.id)))).all():
+        by_stage.setdefault(deal.stage, []).append(deal)
+    return [deal for stage in sorted(by_stage, key=stage_order) for deal in by_stage[stage]]
+
+
+async def _stage_totals(session: AsyncSession, stage: str, deals: list[Deal]) -> StageTotals:
+    return StageTotals(
+        stage=stage,
+        count=len(deals),
+        amount=sum(d.amount or 0.0 for d in deals),
+        top=await deal_summaries(session, deals[:TOP_DEALS]),
+    )
+
+
 async def pipeline(
     *,
     session: AsyncSession,
@@ -149,25 +182,12 @@ async def pipeline(
     """
     if owner_ids is not None and not all(can_see_user(viewer, o) for o in owner_ids):
         raise AccessDeniedError("pipeline")
-    query = select(Deal).where(
-        Deal.workspace_id == workspace_id,
-        Deal.outcome == "open",
-        visible(viewer, Deal.owner_id),
+    deals = await open_deals(
+        session=session, workspace_id=workspace_id, viewer=viewer, owner_ids=owner_ids
     )
-    if owner_ids is not None:
-        query = query.where(col(Deal.owner_id).in_(sorted(owner_ids)))
-    deals = list((await session.exec(query.order_by(col(Deal.amount).desc(), col(Deal.id)))).all())
-    by_stage: dict[str, list[Deal]] = {}
-    for deal in deals:
-        by_stage.setdefault(deal.stage, []).append(deal)
     stages = [
-        StageTotals(
-            stage=stage,
-            count=len(rows),
-            amount=sum(d.amount or 0.0 for d in rows),
-            top=await deal_summaries(session, rows[:TOP_DEALS]),
-        )
-        for stage, rows in sorted(by_stage.items(), key=lambda item: stage_order(item[0]))
+        await _stage_totals(session, stage, list(rows))
+        for stage, rows in groupby(deals, key=lambda d: d.stage)
     ]
     people = await people_by_id(session, set(owner_ids or ()))
     return Pipeline(

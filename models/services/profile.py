@@ -5,6 +5,7 @@ see. Results are pydantic models: ``model_dump(mode="json")`` gives the API's JS
 
 - :func:`find_contacts` — contacts matching a name, email or company, best first;
 - :func:`load_profile` — identity, company, owner, deals, timeline, score, open issues;
+- :func:`timeline` / :func:`timeline_size` — a contact's activities, a page at a time;
 - :func:`~models.services.pipeline.find_deals` / :func:`~models.services.pipeline.load_deal`
   — the same for deals (``/deal``), beside the pipeline.
 
@@ -23,7 +24,7 @@ the words, then a company match, then anything containing them; ties go to the h
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -137,31 +138,42 @@ def summary_of(activity: Activity) -> str:
     return f"{activity.kind}: {detail}" if detail else activity.kind
 
 
-async def _timeline(session: AsyncSession, contact_id: int) -> tuple[list[TimelineItem], int]:
-    on_timeline = col(Activity.id).in_(
+def _on_timeline(contact_id: int) -> ColumnElement[bool]:
+    """Activities the contact took part in."""
+    return col(Activity.id).in_(
         select(ActivityParticipant.activity_id).where(ActivityParticipant.contact_id == contact_id)
     )
-    total = (
-        await session.exec(select(func.count()).select_from(Activity).where(on_timeline))
-    ).one()
+
+
+def _timeline_item(activity: Activity) -> TimelineItem:
+    return TimelineItem(
+        activity_id=activity.id or 0,
+        source=activity.source,
+        kind=activity.kind,
+        occurred_at=activity.occurred_at,
+        direction=activity.direction,
+        summary=summary_of(activity),
+    )
+
+
+async def timeline_size(session: AsyncSession, contact_id: int) -> int:
+    """How many activities are on a contact's timeline."""
+    count = select(func.count()).select_from(Activity).where(_on_timeline(contact_id))
+    return int((await session.exec(count)).one())
+
+
+async def timeline(
+    session: AsyncSession, contact_id: int, *, offset: int, limit: int
+) -> list[TimelineItem]:
+    """``limit`` of a contact's activities from ``offset``, newest first."""
     rows = await session.exec(
         select(Activity)
-        .where(on_timeline)
+        .where(_on_timeline(contact_id))
         .order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc())
-        .limit(TIMELINE_LIMIT)
+        .offset(offset)
+        .limit(limit)
     )
-    items = [
-        TimelineItem(
-            activity_id=a.id or 0,
-            source=a.source,
-            kind=a.kind,
-            occurred_at=a.occurred_at,
-            direction=a.direction,
-            summary=summary_of(a),
-        )
-        for a in rows.all()
-    ]
-    return items, int(total)
+    return [_timeline_item(a) for a in rows.all()]
 
 
 async def _score(
@@ -254,7 +266,6 @@ async def load_profile(
         )
     ).all()
     owners = await people_by_id(session, {contact.owner_id})
-    timeline, total = await _timeline(session, contact.id)
     return Profile(
         contact_id=contact.id,
         name=contact.name,
@@ -265,8 +276,8 @@ async def load_profile(
         company=company_of(account),
         owner=owners.get(contact.owner_id or 0),
         deals=await deal_summaries(session, list(deals)),
-        timeline=timeline,
-        timeline_total=total,
+        timeline=await timeline(session, contact.id, offset=0, limit=TIMELINE_LIMIT),
+        timeline_total=await timeline_size(session, contact.id),
         score=await _score(session, workspace_id, contact.id, scoring),
         issues=await open_issues(
             session=session,
