@@ -13,6 +13,7 @@ from bot.config import ConfigError, load_config
 from models.db import unit_of_work
 from models.integration import ApiToken
 from models.services.tokens import SCOPES, create_token, list_tokens, revoke_token
+from models.workspace import User
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -39,40 +40,55 @@ def create(
     scopes: Annotated[
         str, typer.Option(help="Comma- or space-separated: " + ", ".join(SCOPES) + ".")
     ],
+    acting_as: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="The team member (Slack user id or email) the token acts as: it sees and "
+            "changes what their current role allows.",
+        ),
+    ],
 ) -> None:
-    """Make a token; it is printed once and only its hash is kept."""
+    """Make a token acting as a team member; it is printed once and only its hash is kept."""
 
     async def work(runtime: Runtime) -> tuple[ApiToken, str]:
         async with unit_of_work(runtime.sessions) as session:
             return await create_token(
                 session=session, workspace_id=runtime.workspace_id, name=name,
-                scopes=scopes.replace(",", " ").split(), actor=CLI_ACTOR,
+                scopes=scopes.replace(",", " ").split(), acting_as=acting_as, actor=CLI_ACTOR,
             )  # fmt: skip
 
     try:
         token, secret = _in_runtime(work)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    typer.echo(f"token {token.id} ({token.name}): {' '.join(token.scopes)}")
+    typer.echo(f"token {token.id} ({token.name}) as {acting_as}: {' '.join(token.scopes)}")
     typer.echo(secret)
     typer.echo("Keep it now: it cannot be shown again.", err=True)
 
 
+def _holder(user: User | None) -> str:
+    """Who a token acts as, for the list."""
+    if user is None:
+        return "nobody (refused)"
+    return f"{user.slack_user_id or user.email or user.id} ({user.role})"
+
+
 @token_app.command("list")
 def list_command() -> None:
-    """Show every token: id, name, scopes, created, last used, revoked (never the secret)."""
+    """Show every token: id, name, who it acts as, state, last used, scopes (never the secret)."""
 
-    async def work(runtime: Runtime) -> list[ApiToken]:
+    async def work(runtime: Runtime) -> list[tuple[ApiToken, User | None]]:
         async with unit_of_work(runtime.sessions) as session:
             return await list_tokens(session=session, workspace_id=runtime.workspace_id)
 
     tokens = _in_runtime(work)
-    for token in tokens:
+    for token, user in tokens:
         used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
         typer.echo(
-            f"{token.id:>4}  {token.prefix}…  {token.name:<20} {state:<18} used {used:<16} "
-            f"{' '.join(token.scopes)}"
+            f"{token.id:>4}  {token.prefix}…  {token.name:<20} as {_holder(user):<28} "
+            f"{state:<18} used {used:<16} {' '.join(token.scopes)}"
         )
     typer.echo(f"{len(tokens)} token(s)")
 

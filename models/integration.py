@@ -12,10 +12,15 @@ from models.base import created_at_field, json_field, time_field, workspace_fk
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token, stored only as a hash, with the scopes it grants."""
+    """A bearer token, stored only as a hash, with the scopes it grants.
+
+    ``user_id`` is the person the token acts as: every call sees what their current role
+    lets them see. A token without one (made before tokens had a person) is refused.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = workspace_fk()
+    user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     name: str = Field(max_length=100)
     prefix: str = Field(default="", max_length=16)
     token_hash: str = Field(max_length=64, unique=True)

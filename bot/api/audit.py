@@ -1,4 +1,4 @@
-"""``/audit``: the hash-chained audit trail, for admin tokens (scope ``audit:read``)."""
+"""``/audit``: the hash-chained audit trail, for tokens of admins (scope ``audit:read``)."""
 
 from __future__ import annotations
 
@@ -38,5 +38,5 @@ async def list_audit(call: Call) -> Page[AuditRead]:
 
 OPERATIONS = (
     Operation("GET", "/audit", "listAudit", "Read the audit trail", "audit:read", "audit",
-              list_audit, Page[AuditRead], query=AuditQuery),
+              list_audit, Page[AuditRead], query=AuditQuery, role="admin"),
 )  # fmt: skip

@@ -22,13 +22,13 @@ from bot.api.framework import (
     not_found,
     page_of,
     record_of,
+    within_reach,
 )
 from bot.api.schemas import ContactCreate, ContactQuery, ContactRead, ContactUpdate, Page
 from bot.flows import deduplicate
 from handlers.calls import e164
 from models.account import Account
 from models.contact import Contact, ContactChange, ContactIdentity
-from models.services.access import Viewer
 from models.services.audit import record_audit
 from models.services.identity import find_contact, normalize_email, resolve_contact
 from models.services.inputs import PersonIn
@@ -128,6 +128,7 @@ async def create_contact(call: Call) -> ContactRead | Reply:
     )
     known = await find_contact(session=call.session, workspace_id=call.workspace_id, person=person)
     if known is not None:
+        await within_reach(call, known, "contact")
         return Reply(200, (await contact_reads(call, [known]))[0])
     await _check_links(call, body.model_dump())
     contact = await resolve_contact(
@@ -144,6 +145,7 @@ async def create_contact(call: Call) -> ContactRead | Reply:
         after=body.model_dump(exclude_none=True),
     )  # fmt: skip
     survivor, paired = await deduplicate(call.session, call.runtime, contact, [contact])
+    await within_reach(call, survivor, "contact")
     await check_hygiene(call, contact_ids=[contact.id, *paired])
     return Reply(201 if survivor is contact else 200, (await contact_reads(call, [survivor]))[0])
 
@@ -189,12 +191,9 @@ async def update_contact(call: Call) -> ContactRead:
 
 async def get_profile(call: Call) -> Profile:
     """The unified profile: identity, company, owner, deals, timeline, score, open issues."""
-    viewer = Viewer(
-        slack_user_id=call.actor, user_id=None, role="admin", visible_owner_ids=frozenset()
-    )
     profile = await load_profile(
         session=call.session, workspace_id=call.workspace_id, contact_id=call.record_id,
-        viewer=viewer, scoring=call.runtime.config.crm.scoring,
+        viewer=call.viewer, scoring=call.runtime.config.crm.scoring,
     )  # fmt: skip
     if profile is None:
         raise not_found("contact")

@@ -17,6 +17,7 @@ from bot.api.framework import (
     exists,
     page_of,
     record_of,
+    within_reach,
 )
 from bot.api.schemas import DealCreate, DealQuery, DealRead, DealUpdate, Page
 from models.account import Account
@@ -80,15 +81,22 @@ async def get_deal(call: Call) -> DealRead:
 
 
 async def _check_links(call: Call, fields: dict[str, Any], contact_ids: list[int]) -> None:
-    """Refuse an account, owner or contact that is not in this workspace."""
+    """Refuse an account, owner or contact that is not in this workspace, and a contact the
+    token's person may not see."""
     checks = [("account_id", Account, fields.get("account_id")),
               ("owner_id", User, fields.get("owner_id"))]  # fmt: skip
-    checks += [("contact_ids", Contact, i) for i in contact_ids]
     for field, table, value in checks:
         if value is not None and not await exists(call.session, table, value, call.workspace_id):
-            raise ApiError(
-                400, "invalid_body", f"{field}: no such record {value}", [{"field": field}]
-            )
+            raise _no_such(field, value)
+    for contact_id in contact_ids:
+        contact = await call.session.get(Contact, contact_id)
+        if contact is None or contact.workspace_id != call.workspace_id:
+            raise _no_such("contact_ids", contact_id)
+        await within_reach(call, contact, "contact")
+
+
+def _no_such(field: str, value: int) -> ApiError:
+    return ApiError(400, "invalid_body", f"{field}: no such record {value}", [{"field": field}])
 
 
 async def _link(call: Call, deal: Deal, contact_ids: list[int]) -> None:
@@ -115,6 +123,7 @@ async def create_deal(call: Call) -> DealRead | Reply:
             )
         ).first()
         if known is not None:
+            await within_reach(call, known, "deal")
             return Reply(200, (await deal_reads(call, [known]))[0])
     await _check_links(call, body.model_dump(), body.contact_ids)
     deal = await upsert_deal(

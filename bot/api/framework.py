@@ -1,7 +1,10 @@
-"""How an API operation runs: bearer token, scope, validated input, one transaction, JSON out.
+"""How an API operation runs: bearer token, the person it acts as, scope, role, validated
+input, one transaction, JSON out.
 
 An :class:`Operation` declares everything the OpenAPI document says about it; the same
-declaration drives the request handling, so the document is the behaviour.
+declaration drives the request handling, so the document is the behaviour. Every row a
+handler reads through :func:`record_of` or :func:`page_of` is within the reach of the
+token's person (:mod:`bot.api.reach`).
 """
 
 from __future__ import annotations
@@ -21,15 +24,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from bot.api.reach import reach
 from bot.runtime import Runtime
 from learning.scorer import PendingUpdate
 from models.db import unit_of_work
 from models.integration import ApiToken
+from models.services.access import AccessDeniedError, Viewer, can_see_user
 from models.services.audit import record_audit
 from models.services.hygiene import recheck
-from models.services.tokens import authenticate, token_actor
+from models.services.roles import allows
+from models.services.tokens import authenticate, token_actor, token_viewer
 
 MAX_BODY = 256 * 1024
+UNBOUND = "token is not bound to a user: create a new one with --as"
+ONLY = {"manager": "managers and admins only", "admin": "admins only"}
+OUT_OF_REACH = "records owned by other reps are visible only to them, their managers and admins"
 
 
 class ApiError(Exception):
@@ -60,19 +69,34 @@ def not_found(kind: str) -> ApiError:
     return ApiError(404, "not_found", f"no such {kind}")
 
 
+def out_of_reach(kind: str) -> ApiError:
+    """The 403 for a record that is there but not for the token's person."""
+    return ApiError(403, "forbidden", f"this token's user may not see this {kind}: {OUT_OF_REACH}")
+
+
 class _InWorkspace(Protocol):
+    id: int | None
     workspace_id: int
 
 
 RecordT = TypeVar("RecordT", bound=_InWorkspace)
 
 
+async def within_reach(call: Call, record: RecordT, kind: str) -> RecordT:
+    """The record, if the token's person may see it; else the 403 :func:`out_of_reach`."""
+    table: Any = type(record)
+    query = select(table.id).where(table.id == record.id, reach(call.viewer, table))
+    if (await call.session.exec(query)).first() is None:
+        raise out_of_reach(kind)
+    return record
+
+
 async def record_of(call: Call, table: type[RecordT], kind: str) -> RecordT:
-    """The record the path names, or the standard 404 if it is not in the caller's workspace."""
+    """The record the path names: 404 if it is not in the workspace, 403 if out of reach."""
     record = await call.session.get(table, call.record_id)
     if record is None or record.workspace_id != call.workspace_id:
         raise not_found(kind)
-    return record
+    return await within_reach(call, record, kind)
 
 
 async def audit_read(
@@ -93,6 +117,7 @@ class Call:
     runtime: Runtime
     session: AsyncSession
     token: ApiToken
+    viewer: Viewer
     request: web.Request
     query: Any = None
     body: Any = None
@@ -138,6 +163,7 @@ class Operation:
     status: int = 200
     learns: bool = False
     also: tuple[int, ...] = ()
+    role: str = "rep"
 
     @property
     def has_id(self) -> bool:
@@ -200,13 +226,32 @@ async def _learning(runtime: Runtime, learns: bool) -> AsyncIterator[PendingUpda
         yield pending
 
 
-async def _authorized(session: AsyncSession, runtime: Runtime, secret: str, scope: str) -> ApiToken:
+async def _authorized(
+    session: AsyncSession, runtime: Runtime, secret: str, operation: Operation
+) -> tuple[ApiToken, Viewer]:
+    """The live token, and the person it acts as, allowed ``operation`` by scope and role."""
     token = await authenticate(session=session, workspace_id=runtime.workspace_id, secret=secret)
     if token is None:
         raise ApiError(401, "unauthorized", "unknown or revoked token")
-    if scope not in token.scopes:
-        raise ApiError(403, "insufficient_scope", f"this token lacks the scope {scope}")
-    return token
+    viewer = await token_viewer(session=session, token=token)
+    if viewer is None:
+        raise ApiError(403, "unbound_token", UNBOUND)
+    if operation.scope not in token.scopes:
+        raise ApiError(403, "insufficient_scope", f"this token lacks the scope {operation.scope}")
+    if not allows(viewer.role, operation.role):
+        message = f"{ONLY[operation.role]}: this token acts as a {viewer.role}"
+        raise ApiError(403, "role_required", message)
+    return token, viewer
+
+
+def _check_owner(viewer: Viewer, body: BaseModel | None) -> None:
+    """Refuse giving a record to someone outside the token's person's team."""
+    owner_id = getattr(body, "owner_id", None)
+    if owner_id is not None and not can_see_user(viewer, owner_id):
+        raise ApiError(
+            403, "forbidden", f"owner_id: this token's user may not give records to user "
+            f"{owner_id} ({OUT_OF_REACH})", [{"field": "owner_id"}],
+        )  # fmt: skip
 
 
 def _query(operation: Operation, request: web.Request) -> BaseModel | None:
@@ -226,12 +271,15 @@ async def run(operation: Operation, runtime: Runtime, request: web.Request) -> w
             _learning(runtime, operation.learns) as pending,
             unit_of_work(runtime.sessions) as session,
         ):
-            token = await _authorized(session, runtime, secret, operation.scope)
+            token, viewer = await _authorized(session, runtime, secret, operation)
             record_id = _record_id(request) if operation.has_id else 0
             query = _query(operation, request)
             body = await _body(request, operation.body) if operation.body is not None else None
-            call = Call(runtime, session, token, request, query, body, record_id, pending)
+            _check_owner(viewer, body)
+            call = Call(runtime, session, token, viewer, request, query, body, record_id, pending)
             result = await operation.handler(call)
+    except AccessDeniedError as denied:
+        return error_response(out_of_reach(str(denied)))
     except ApiError as error:
         return error_response(error)
     status, model = (
@@ -266,8 +314,10 @@ async def page_of(
     id_column: Any,
     conditions: list[ColumnElement[bool]],
 ) -> tuple[list[Any], str | None]:
-    """Rows in id order after the cursor, one page of them, and the path of the next page."""
+    """Rows the token's person may see, in id order after the cursor, one page of them, and
+    the path of the next page."""
     limit, cursor = call.query.limit, call.query.cursor
+    conditions = [*conditions, reach(call.viewer, id_column.class_)]
     if cursor:
         conditions = [*conditions, col(id_column) > decode_cursor(cursor)]
     ordered = query.where(*conditions).order_by(col(id_column)).limit(limit + 1)

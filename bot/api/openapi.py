@@ -17,7 +17,8 @@ Mode = Literal["validation", "serialization"]
 REFUSALS = {
     400: "The input is invalid; `details` names the fields.",
     401: "The bearer token is missing, unknown or revoked.",
-    403: "The token lacks the scope this operation needs.",
+    403: "The token lacks the scope this operation needs, is bound to no user, or its user's "
+    "current role does not allow the operation or reach the record.",
     404: "There is no such record.",
     409: "The change conflicts with the record's state.",
     413: "The body is too large.",
@@ -67,6 +68,12 @@ def _responses(operation: Operation, refs: Mapping[Any, Any]) -> Any:
     return responses
 
 
+def _description(operation: Operation) -> str:
+    """The handler's docstring, and who may call it if not every member of the team."""
+    text = operation.handler.__doc__ or ""
+    return text if operation.role == "rep" else f"{text}\n\nOnly for tokens of {operation.role}s."
+
+
 def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
     """The document served at ``/api/v1/openapi.json``."""
     wanted: dict[tuple[type[BaseModel], Mode], None] = {(ErrorBody, "serialization"): None}
@@ -80,12 +87,13 @@ def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
         document: dict[str, Any] = {
             "operationId": operation.operation_id,
             "summary": operation.summary,
-            "description": operation.handler.__doc__ or "",
+            "description": _description(operation),
             "tags": [operation.tag],
             "security": [{"bearerAuth": [operation.scope]}],
             "parameters": _parameters(operation),
             "responses": _responses(operation, refs),
             "x-scope": operation.scope,
+            "x-role": operation.role,
         }
         if operation.body is not None:
             document["requestBody"] = {
@@ -100,7 +108,10 @@ def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
             "version": "1",
             "description": "Accounts, contacts, deals, activities, profiles, nudges, audit "
             "and webhooks of a Nudge workspace. Every operation needs a bearer token with the "
-            "scope it names: " + "; ".join(f"`{k}` {v}" for k, v in SCOPES.items()) + ".",
+            "scope it names: " + "; ".join(f"`{k}` {v}" for k, v in SCOPES.items()) + ". "
+            "A token acts as the team member it was made for: it sees and changes only what "
+            "their current role allows (a rep their own and shared records, a manager their "
+            "team's too, an admin all); anything else is refused with 403.",
         },
         "servers": [{"url": "/api/v1"}],
         "paths": paths,
@@ -110,7 +121,8 @@ def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A token from `nudge token create --name N --scopes ...`.",
+                    "description": "A token from "
+                    "`nudge token create --name N --scopes ... --as USER`.",
                 }
             },
         },

@@ -1,4 +1,7 @@
-"""``/webhooks``: subscriptions to events out (score changed, hygiene issue opened or closed)."""
+"""``/webhooks``: subscriptions to events out (score changed, hygiene issue opened or closed).
+
+Admins only: a subscription receives the events of every record of the workspace.
+"""
 
 from __future__ import annotations
 
@@ -60,9 +63,10 @@ async def delete_webhook(call: Call) -> WebhookRead:
 
 OPERATIONS = (
     Operation("GET", "/webhooks", "listWebhooks", "List webhook subscriptions",
-              "webhooks:write", "webhooks", list_webhooks, WebhookList),
+              "webhooks:write", "webhooks", list_webhooks, WebhookList, role="admin"),
     Operation("POST", "/webhooks", "createWebhook", "Subscribe to events", "webhooks:write",
-              "webhooks", create_webhook, WebhookCreated, body=WebhookCreate, status=201),
+              "webhooks", create_webhook, WebhookCreated, body=WebhookCreate, status=201,
+              role="admin"),
     Operation("DELETE", "/webhooks/{id}", "deleteWebhook", "Stop a subscription",
-              "webhooks:write", "webhooks", delete_webhook, WebhookRead),
+              "webhooks:write", "webhooks", delete_webhook, WebhookRead, role="admin"),
 )  # fmt: skip

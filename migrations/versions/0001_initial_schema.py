@@ -78,28 +78,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("slack_team_id", name=op.f("uq_workspace_slack_team_id")),
     )
     op.create_table(
-        "apitoken",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("workspace_id", sa.Integer(), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("prefix", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("scopes", sa.JSON(), nullable=False),
-        sa.Column("created_at", models.types.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", models.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", models.types.UtcDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"], ["workspace.id"], name=op.f("fk_apitoken_workspace_id_workspace")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_apitoken")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_apitoken_token_hash")),
-    )
-    with op.batch_alter_table("apitoken", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_apitoken_workspace_id"), ["workspace_id"], unique=False
-        )
-
-    op.create_table(
         "auditentry",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workspace_id", sa.Integer(), nullable=True),
@@ -492,6 +470,31 @@ def upgrade() -> None:
     with op.batch_alter_table("account", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_account_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_account_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
+        "apitoken",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("prefix", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("created_at", models.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", models.types.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], name=op.f("fk_apitoken_user_id_user")),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspace.id"], name=op.f("fk_apitoken_workspace_id_workspace")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_apitoken")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_apitoken_token_hash")),
+    )
+    with op.batch_alter_table("apitoken", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_apitoken_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_apitoken_workspace_id"), ["workspace_id"], unique=False
+        )
 
     op.create_table(
         "homestate",
@@ -1177,6 +1180,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_homestate_workspace_id"))
 
     op.drop_table("homestate")
+    with op.batch_alter_table("apitoken", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_apitoken_workspace_id"))
+        batch_op.drop_index(batch_op.f("ix_apitoken_user_id"))
+
+    op.drop_table("apitoken")
     with op.batch_alter_table("account", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_account_workspace_id"))
         batch_op.drop_index(batch_op.f("ix_account_owner_id"))
@@ -1250,10 +1258,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_auditentry_action"))
 
     op.drop_table("auditentry")
-    with op.batch_alter_table("apitoken", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_apitoken_workspace_id"))
-
-    op.drop_table("apitoken")
     op.drop_table("workspace")
     op.drop_table("webhookreceipt")
     op.drop_table("slackeventreceipt")
