@@ -5,7 +5,8 @@ Columns (a header row; extra columns are ignored, missing optional ones are empt
 contact_title, owner_email, stage, amount, created_at, closed_at, outcome, industry,
 employees``. ``outcome`` is won, lost or open; dates are ISO-8601 (a date alone is
 midnight UTC). A closed deal's label goes to the contact's features as they stood just
-before the close, scored from whatever Nudge holds about them by then.
+before the close, scored from whatever Nudge holds about them by then. Each row loaded is
+audited (actor ``import``) with the ids of the account, contact and deal it wrote.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.flows import deduplicate
 from bot.lease import learning_turn
 from bot.runtime import Runtime
+from models.account import Account
 from models.contact import Contact
 from models.db import unit_of_work
 from models.deal import Deal
 from models.services.accounts import upsert_account
+from models.services.audit import record_audit
 from models.services.deals import close_deal, upsert_deal
 from models.services.hygiene import recheck
 from models.services.identity import resolve_contacts
@@ -129,7 +133,21 @@ async def _load(runtime: Runtime, row: DealRow) -> Deal:
                 session=session, scorer=runtime.scorer, contact=contact,
                 at=max(row.created_at, row.closed_at - BEFORE_CLOSE),
             )  # fmt: skip
+        await _audit_row(session, runtime.workspace_id, account, contact, deal, created)
         return deal
+
+
+async def _audit_row(
+    session: AsyncSession, workspace_id: int, account: Account, contact: Contact, deal: Deal,
+    created: list[Contact],
+) -> None:  # fmt: skip
+    """The audit row of one loaded line: the ids it wrote, and the contacts it created."""
+    await record_audit(
+        session=session, workspace_id=workspace_id, actor="import", action="deal.imported",
+        target_type="deal", target_id=deal.id,
+        after={"account_id": account.id, "contact_id": contact.id, "deal_id": deal.id,
+               "contacts_created": [c.id for c in created]},
+    )  # fmt: skip
 
 
 async def _close(runtime: Runtime, deal: Deal, row: DealRow) -> int:

@@ -112,8 +112,9 @@ async def refresh_roles(runtime: Runtime, client: AsyncWebClient) -> None:
             session=session, workspace_id=runtime.workspace_id, members=groups
         )
         await apply_roles(
-            session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm
-        )
+            session=session, workspace_id=runtime.workspace_id, config=runtime.config.crm,
+            actor="slack:usergroups",
+        )  # fmt: skip
 
 
 class SlackPeople:

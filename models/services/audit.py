@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, or_, update
+from sqlalchemy import Text, bindparam, cast, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.audit import AuditAnchor, AuditEntry
+from models.db import insert_rows, query_rows, table_of
 from models.types import utcnow
 
 GENESIS = "0" * 64
@@ -104,7 +105,7 @@ async def record_audit(
     ``actor`` is ``slack:<user id>``, ``api:<token name>``, ``cli`` or ``system``.
     """
     await _lock_chain(session)
-    head = await _head(session)
+    head = (await query_rows(session, _HEAD_ROW))[:1]
     entry = AuditEntry(
         workspace_id=workspace_id,
         at=utcnow(),
@@ -114,18 +115,31 @@ async def record_audit(
         target_id=None if target_id is None else str(target_id)[:100],
         before=before or {},
         after=after or {},
-        prev_hash=head.entry_hash if head else GENESIS,
+        prev_hash=head[0].entry_hash if head else GENESIS,
         hash="",
     )
     entry.hash = entry_hash(entry)
-    session.add(entry)
-    await session.flush()
-    assert entry.id is not None
-    head = head or AuditAnchor(kind=HEAD, entry_id=entry.id, entry_hash=entry.hash)
-    head.entry_id, head.entry_hash = entry.id, entry.hash
-    session.add(head)
-    await session.flush()
+    (entry.id,) = await insert_rows(session, AuditEntry, [entry.model_dump(exclude={"id"})])
+    moved = {"new_id": entry.id, "new_hash": entry.hash}
+    connection = await session.connection()
+    if head:
+        await connection.execute(_MOVE_HEAD, moved)
+    else:
+        await insert_rows(session, AuditAnchor, [
+            {"kind": HEAD, "entry_id": entry.id, "entry_hash": entry.hash, "pruned": 0,
+             "created_at": utcnow()}
+        ])  # fmt: skip
     return entry
+
+
+_ANCHOR = table_of(AuditAnchor)
+_HEAD_ROW = select(_ANCHOR.c.entry_hash).where(_ANCHOR.c.kind == HEAD)
+_MOVE_HEAD = (
+    update(_ANCHOR)
+    .where(_ANCHOR.c.kind == HEAD)
+    .values(entry_id=bindparam("new_id"), entry_hash=bindparam("new_hash"))
+)
+"""The head's hash, and its move to a new row: built once, run on every append."""
 
 
 async def _latest_anchor(session: AsyncSession) -> AuditAnchor | None:

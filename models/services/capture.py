@@ -18,6 +18,7 @@ from models.config import CrmConfig
 from models.contact import Contact
 from models.db import insert_rows
 from models.nudge import Nudge
+from models.services.audit import record_audit
 from models.services.dedupe import dedupe
 from models.services.forgotten import without_forgotten
 from models.services.hygiene import paired_contacts, recheck
@@ -240,7 +241,8 @@ async def record_activities(
                 (item, _activity_row(workspace_id, item, pairs[0][1] if pairs else None, entry.rep))
             )
         touched.append(entry)
-    ids = iter(await _insert_new(session, workspace_id, fresh))
+    new_ids = await _insert_new(session, workspace_id, fresh)
+    ids = iter(new_ids)
     for entry in touched:
         entry.activity_id = (entry.updated.id or 0) if entry.updated else next(ids)
     contacts = await _link_all(session, workspace_id, touched, now)
@@ -254,7 +256,45 @@ async def record_activities(
     paired = paired_contacts(deduped.proposals, deduped.merges)
     await recheck(session=session, workspace_id=workspace_id, config=config, now=now,
                   actor="capture", contact_ids=paired)  # fmt: skip
+    await _audit_batch(session, workspace_id, touched, new_ids, created)
     return result
+
+
+def _id_ranges(ids: Sequence[int]) -> list[list[int]]:
+    """Ids as ``[first, last]`` runs of consecutive ids (a batch's new rows are mostly one run).
+
+    >>> _id_ranges([7, 3, 4, 5, 9, 8])
+    [[3, 5], [7, 9]]
+    """
+    runs: list[list[int]] = []
+    for value in sorted(ids):
+        if runs and runs[-1][1] == value - 1:
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    return runs
+
+
+async def _audit_batch(
+    session: AsyncSession,
+    workspace_id: int,
+    touched: Sequence[_Touched],
+    new_ids: Sequence[int],
+    created: Sequence[Contact],
+) -> None:
+    """One audit row for what a batch stored (ids only), last: the chain's lock is held briefly."""
+    if not touched:
+        return
+    updated = [e.activity_id for e in touched if e.updated is not None]
+    contacts = [c.id for c in created if c.id is not None]
+    await record_audit(
+        session=session, workspace_id=workspace_id,
+        actor="capture:" + ",".join(sorted({e.item.source for e in touched})),
+        action="capture.stored", target_type="capture_batch",
+        after={"activities_created": len(new_ids), "activity_ids": _id_ranges(new_ids),
+               "activities_updated": len(updated), "updated_activity_ids": _id_ranges(updated),
+               "contacts_created": len(contacts), "contact_ids": _id_ranges(contacts)},
+    )  # fmt: skip
 
 
 async def _in_order(

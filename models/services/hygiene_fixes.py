@@ -3,13 +3,15 @@
 :func:`fix_kind` says which inputs an issue needs; :func:`apply_fix` checks them against
 the data (an address already used by another contact, an owner not on the team), saves,
 and re-checks the record, which closes the issue. A repeated submission saves nothing new.
+Each saved change is audited: ids and non-personal values before and after; an email or
+phone is recorded as "changed", never its value.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 from sqlmodel import col, select
@@ -20,9 +22,10 @@ from models.config import CrmConfig
 from models.contact import Contact, ContactIdentity
 from models.deal import Deal, DealContact
 from models.hygiene import HygieneIssue
+from models.services.audit import record_audit
 from models.services.hygiene import close_issue, recheck, tell_closed
 from models.services.hygiene_rules import valid_email, valid_phone
-from models.services.identity import normalize_email, resolve_contact
+from models.services.identity import normalize_email, resolve_contacts
 from models.services.inputs import PersonIn
 from models.services.outbound import emit_issue_events
 from models.services.text import cut
@@ -46,6 +49,19 @@ class FixIn:
     email: str | None = None
     phone: str | None = None
     dismiss: bool = False
+
+
+@dataclass(slots=True)
+class _Edit:
+    """What a fix saved, for its audit row: ids and non-personal values only."""
+
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+
+    def change(self, name: str, old: Any, new: Any) -> None:
+        """Note a field's change (nothing if the value is the same)."""
+        if old != new:
+            self.before[name], self.after[name] = old, new
 
 
 def fix_kind(issue: HygieneIssue) -> FixKind:
@@ -109,7 +125,7 @@ def e164(phone: str, region: str) -> str:
 
 
 async def _set_identity(
-    session: AsyncSession, issue: HygieneIssue, kind: str, value: str
+    session: AsyncSession, issue: HygieneIssue, kind: str, value: str, edit: _Edit
 ) -> str | None:
     """Give the contact this email or phone, replacing the invalid one the issue names."""
     holder = await _identity_owner(session, issue.workspace_id, kind, value)
@@ -121,14 +137,16 @@ async def _set_identity(
         if old is not None and old.contact_id == issue.entity_id:
             await session.delete(old)
             await session.flush()
+            edit.before["removed_identity_id"], edit.after[kind] = old.id, "changed"
     if holder is None:
         session.add(ContactIdentity(workspace_id=issue.workspace_id, contact_id=issue.entity_id,
                                     kind=kind, value=value))  # fmt: skip
+        edit.after[kind] = "changed"
     return None
 
 
 async def _link_contact(
-    session: AsyncSession, issue: HygieneIssue, fix: FixIn, actor: str
+    session: AsyncSession, issue: HygieneIssue, fix: FixIn, edit: _Edit
 ) -> str | None:
     deal = await session.get(Deal, issue.entity_id)
     assert deal is not None
@@ -136,10 +154,13 @@ async def _link_contact(
     if contact_id is None and fix.contact_email:
         if not valid_email(fix.contact_email):
             return "That does not look like an email address."
-        contact = await resolve_contact(
+        created: list[Contact] = []
+        (contact,) = await resolve_contacts(
             session=session, workspace_id=issue.workspace_id,
-            person=PersonIn(email=fix.contact_email), source="slack",
+            people=[PersonIn(email=fix.contact_email)], source="slack", created=created,
         )  # fmt: skip
+        if created:
+            edit.after["contact_created"] = True
         contact.account_id = contact.account_id or deal.account_id
         contact.owner_id = contact.owner_id or deal.owner_id
         contact_id = contact.id
@@ -157,13 +178,15 @@ async def _link_contact(
         session.add(
             DealContact(workspace_id=issue.workspace_id, deal_id=deal.id, contact_id=found.id)
         )
+        edit.after["linked_contact_id"] = found.id
     return None
 
 
 async def _log_note(
     session: AsyncSession, issue: HygieneIssue, note: str, user: User, ref: str, now: datetime
-) -> None:
-    """Record what happened as a note on the record's timeline (once per submission)."""
+) -> int | None:
+    """Record what happened as a note on the record's timeline (once per submission);
+    returns the new note's id, None if this submission's note is there already."""
     external_id = f"fix:{issue.id}:{ref}"[:500]
     exists = await session.exec(
         select(Activity.id).where(
@@ -173,7 +196,7 @@ async def _log_note(
         )
     )
     if exists.first() is not None:
-        return
+        return None
     if issue.entity_type == "contact":
         deal_id, contacts = None, [issue.entity_id]
     else:
@@ -200,6 +223,7 @@ async def _log_note(
         if contact is not None and (contact.last_touch_at is None or contact.last_touch_at < now):
             contact.last_touch_at = now
             session.add(contact)
+    return activity.id
 
 
 async def _record(session: AsyncSession, issue: HygieneIssue) -> Contact | Deal | None:
@@ -227,9 +251,11 @@ async def apply_fix(
     if record is None:
         return "That record no longer exists."
     kind = fix_kind(issue)
-    error = await _save(session, issue, record, kind, fix, user, ref, config, now)
+    edit = _Edit()
+    error = await _save(session, issue, record, kind, fix, user, ref, config, now, edit)
     if error is not None:
         return error
+    await _audit_edit(session, issue, actor, edit)
     if issue.resolution == "dismissed":
         await tell_closed(session, [issue])
         return None
@@ -246,6 +272,17 @@ async def apply_fix(
     return None
 
 
+async def _audit_edit(session: AsyncSession, issue: HygieneIssue, actor: str, edit: _Edit) -> None:
+    """The audit row of a fix that saved something (a repeated submission saves nothing)."""
+    if not edit.after:
+        return
+    await record_audit(
+        session=session, workspace_id=issue.workspace_id, actor=actor,
+        action=f"{issue.entity_type}.fixed", target_type=issue.entity_type,
+        target_id=issue.entity_id, before=edit.before, after={"issue_id": issue.id, **edit.after},
+    )  # fmt: skip
+
+
 async def _contacts_of(session: AsyncSession, deal_id: int) -> list[int]:
     """A deal's contacts: a fix may have just linked one, created from an email."""
     query = select(DealContact.contact_id).where(DealContact.deal_id == deal_id)
@@ -254,9 +291,10 @@ async def _contacts_of(session: AsyncSession, deal_id: int) -> list[int]:
 
 async def _save(
     session: AsyncSession, issue: HygieneIssue, record: Contact | Deal, kind: FixKind,
-    fix: FixIn, user: User, ref: str, config: CrmConfig, now: datetime,
+    fix: FixIn, user: User, ref: str, config: CrmConfig, now: datetime, edit: _Edit,
 ) -> str | None:  # fmt: skip
-    """Write what the kind of fix asks for; an error message when the input cannot be used."""
+    """Write what the kind of fix asks for, noting it in ``edit``; an error message when the
+    input cannot be used."""
     actor = f"slack:{user.slack_user_id}"
     if kind == "dismiss" or (kind == "amount" and fix.amount_is_right):
         if kind == "dismiss" and not fix.dismiss:
@@ -266,35 +304,40 @@ async def _save(
         await emit_issue_events(session, [issue], opened=False)
         return None
     if kind == "contact":
-        return await _link_contact(session, issue, fix, actor)
+        return await _link_contact(session, issue, fix, edit)
     if kind == "note":
         if not fix.note or not fix.note.strip():
             return "Say briefly what happened."
-        await _log_note(session, issue, fix.note.strip(), user, ref, now)
+        note_id = await _log_note(session, issue, fix.note.strip(), user, ref, now)
+        if note_id is not None:
+            edit.after["note_activity_id"] = note_id
         return None
     if kind in ("email", "phone"):
-        return await _save_detail(session, issue, kind, fix, config)
+        return await _save_detail(session, issue, kind, fix, config, edit)
     assert isinstance(record, Deal) or kind == "owner"
-    return await _save_field(session, record, kind, fix, now)
+    return await _save_field(session, record, kind, fix, now, edit)
 
 
 async def _save_detail(
-    session: AsyncSession, issue: HygieneIssue, kind: str, fix: FixIn, config: CrmConfig
-) -> str | None:
+    session: AsyncSession, issue: HygieneIssue, kind: str, fix: FixIn, config: CrmConfig,
+    edit: _Edit,
+) -> str | None:  # fmt: skip
     if kind == "email":
         if not fix.email or not valid_email(fix.email):
             return "That does not look like an email address."
-        return await _set_identity(session, issue, "email", normalize_email(fix.email))
+        return await _set_identity(session, issue, "email", normalize_email(fix.email), edit)
     if not fix.phone or not valid_phone(fix.phone, config.default_region):
         return (
             "That is not a valid phone number (use the international form, like +1 415 555 0100)."
         )
-    return await _set_identity(session, issue, "phone", e164(fix.phone, config.default_region))
+    phone = e164(fix.phone, config.default_region)
+    return await _set_identity(session, issue, "phone", phone, edit)
 
 
 async def _save_field(
-    session: AsyncSession, record: Contact | Deal, kind: FixKind, fix: FixIn, now: datetime
-) -> str | None:
+    session: AsyncSession, record: Contact | Deal, kind: FixKind, fix: FixIn, now: datetime,
+    edit: _Edit,
+) -> str | None:  # fmt: skip
     if kind == "owner":
         owner = (
             await session.exec(
@@ -306,15 +349,22 @@ async def _save_field(
         ).first()
         if owner is None:
             return "Pick someone on the sales team (app.yaml, crm.team)."
+        edit.change("owner_id", record.owner_id, owner.id)
         record.owner_id = owner.id
         return None
     assert isinstance(record, Deal)
     if kind == "amount":
         if fix.amount is None or fix.amount <= 0:
             return "Give a positive amount."
+        edit.change("amount", record.amount, fix.amount)
         record.amount = fix.amount
         return None
     if fix.close_date is None or fix.close_date < now.date():
         return "Pick today or a later date."
+    edit.change("close_date", _day(record.close_date), fix.close_date.isoformat())
     record.close_date = fix.close_date
     return None
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None

@@ -4,7 +4,8 @@ A person's role is, from strongest to weakest source: what an admin set with
 ``/crm role``; their Slack user id in ``crm.roles``; the highest role of the Slack user
 groups ``crm.roles`` names that they belong to; their ``crm.team`` entry; else rep.
 :func:`apply_roles` writes that role into ``User.role``, which every look-up reads
-(:mod:`models.services.access`).
+(:mod:`models.services.access`); when told who caused a refresh (``slack:usergroups``
+after reading the user groups), it audits each person's change of role.
 
 >>> allows("admin", "manager"), allows("rep", "manager"), allows("guest", "rep")
 (True, False, False)
@@ -20,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.config import CrmConfig
 from models.roles import RoleGrant, RoleGroupMember
-from models.services.access import Viewer, viewer_for
+from models.services.access import GUEST, Viewer, viewer_for
 from models.services.audit import record_audit
 from models.types import utcnow
 from models.workspace import ROLES, User
@@ -83,19 +84,35 @@ def effective_role(
     config: CrmConfig,
 ) -> str:
     """The role from the strongest source that has one (see the module docstring)."""
+    return _decide(slack_user_id, granted, groups, team_role, config)[0]
+
+
+def _decide(
+    slack_user_id: str,
+    granted: str | None,
+    groups: Iterable[str],
+    team_role: str | None,
+    config: CrmConfig,
+) -> tuple[str, str]:
+    """The effective role and the source it comes from."""
     if granted:
-        return granted
+        return granted, "grant"
     if slack_user_id in config.roles:
-        return config.roles[slack_user_id]
+        return config.roles[slack_user_id], "crm.roles"
     from_groups = _highest(config.roles[g] for g in groups if g in config.roles)
-    return from_groups or team_role or "rep"
+    if from_groups:
+        return from_groups, "usergroups"
+    return (team_role, "crm.team") if team_role else ("rep", "default")
 
 
-async def apply_roles(*, session: AsyncSession, workspace_id: int, config: CrmConfig) -> int:
+async def apply_roles(
+    *, session: AsyncSession, workspace_id: int, config: CrmConfig, actor: str | None = None
+) -> int:
     """Write everyone's effective role into ``User.role``; returns how many changed.
 
     People with a grant or a ``crm.roles`` entry but no team entry get a user row, so
-    look-ups know them.
+    look-ups know them. With ``actor``, each change but a grant's (which :func:`grant_role`
+    audits) gets an audit row naming the source that decided the new role.
     """
     team = {m.slack_id: m.role for m in config.team}
     grants = {
@@ -118,21 +135,32 @@ async def apply_roles(*, session: AsyncSession, workspace_id: int, config: CrmCo
     }
     named = {s for s in config.roles if not s.startswith("S")}
     changed = 0
-    for slack_id in set(users) | set(grants) | named | set(memberships):
-        role = effective_role(
-            slack_user_id=slack_id,
-            granted=grants.get(slack_id),
-            groups=memberships.get(slack_id, ()),
-            team_role=team.get(slack_id),
-            config=config,
-        )
+    for slack_id in sorted(set(users) | set(grants) | named | set(memberships)):
+        role, source = _decide(
+            slack_id, grants.get(slack_id), memberships.get(slack_id, ()), team.get(slack_id),
+            config,
+        )  # fmt: skip
         user = users.get(slack_id) or User(workspace_id=workspace_id, slack_user_id=slack_id)
         if user.id is None or user.role != role:
+            before = user.role if user.id is not None else GUEST
             user.role = role
             session.add(user)
             changed += 1
+            if actor and source != "grant":
+                await _audit_change(session, actor, user, before, source)
     await session.flush()
     return changed
+
+
+async def _audit_change(
+    session: AsyncSession, actor: str, user: User, before: str, source: str
+) -> None:
+    """The audit row of a person's new effective role (a Slack id and roles only)."""
+    await record_audit(
+        session=session, workspace_id=user.workspace_id, actor=actor, action="role.changed",
+        target_type="slack_user", target_id=user.slack_user_id,
+        before={"role": before}, after={"role": user.role, "source": source},
+    )  # fmt: skip
 
 
 async def grant_role(
