@@ -127,6 +127,23 @@ async def test_duplicates_by_name_at_account_and_by_merge_proposal(runtime: Runt
     assert len(await nudges_of(world)) == 1  # the proposal has its own nudge
 
 
+async def test_namesakes_told_apart_are_no_duplicate(runtime: Runtime) -> None:
+    with_rules(runtime, {"rule": "duplicate"})
+    world = await make_world(runtime)
+    first = await add_contact(world, "Sam Lee", email="sam@globex.example")
+    second = await add_contact(world, "Sam Lee", email="sam.lee@globex.example")
+    await check(world, contacts=(second,))
+    assert await open_issues(world) == {("contact", second, "duplicate", f"contact:{first}")}
+    told_apart = MergeProposal(  # "Not the same", or an undone merge
+        workspace_id=world.workspace_id, contact_a_id=first, contact_b_id=second,
+        similarity=0.9, state="rejected",
+    )  # fmt: skip
+    async with unit_of_work(runtime.sessions) as session:
+        session.add(told_apart)
+    await check(world, contacts=(first, second), now=NOW + timedelta(days=1))
+    assert await open_issues(world) == set()
+
+
 async def test_missing_owner(runtime: Runtime) -> None:
     with_rules(runtime, {"rule": "missing_owner", "applies_to": ["deal", "contact"]})
     world = await make_world(runtime)

@@ -258,9 +258,9 @@ _IDENTITIES = (
     .where(_IDENTITY.c.kind.in_(("email", "phone")))
     .order_by(_IDENTITY.c.id)
 )
-_OPEN_PROPOSALS = select(_PROPOSAL.c.contact_a_id, _PROPOSAL.c.contact_b_id).where(
+_PROPOSALS = select(_PROPOSAL.c.contact_a_id, _PROPOSAL.c.contact_b_id, _PROPOSAL.c.state).where(
     _PROPOSAL.c.workspace_id == bindparam("workspace_id"),
-    _PROPOSAL.c.state == "open",
+    _PROPOSAL.c.state.in_(("open", "rejected")),
     or_(
         _PROPOSAL.c.contact_a_id.in_(bindparam("ids", expanding=True)),
         _PROPOSAL.c.contact_b_id.in_(bindparam("ids", expanding=True)),
@@ -288,31 +288,38 @@ async def load_contact_facts(
     for row in await query_rows(session, _IDENTITIES, ids=ids):
         identity = IdentityRow(*row)
         identities.setdefault(identity.contact_id, []).append(identity)
+    proposals = await _proposals(session, workspace_id, ids)
     return ContactFacts(
         contacts=contacts,
         identities=identities,
-        proposals=await _open_proposals(session, workspace_id, ids),
-        namesakes=await _namesakes(session, workspace_id, contacts),
+        proposals=proposals["open"],
+        namesakes=await _namesakes(session, workspace_id, contacts, apart=proposals["rejected"]),
         default_region=default_region,
         now=now,
     )
 
 
-async def _open_proposals(
+async def _proposals(
     session: AsyncSession, workspace_id: int, contact_ids: list[int]
-) -> dict[int, set[int]]:
-    rows = await query_rows(session, _OPEN_PROPOSALS, workspace_id=workspace_id, ids=contact_ids)
-    pairs: dict[int, set[int]] = {}
-    for a, b in rows:
-        pairs.setdefault(a, set()).add(b)
-        pairs.setdefault(b, set()).add(a)
+) -> dict[str, dict[int, set[int]]]:
+    """Each contact's partners in open proposals (``open``), and in pairs told apart by a
+    person, "Not the same" or an undone merge (``rejected``)."""
+    rows = await query_rows(session, _PROPOSALS, workspace_id=workspace_id, ids=contact_ids)
+    pairs: dict[str, dict[int, set[int]]] = {"open": {}, "rejected": {}}
+    for a, b, state in rows:
+        pairs[state].setdefault(a, set()).add(b)
+        pairs[state].setdefault(b, set()).add(a)
     return pairs
 
 
 async def _namesakes(
-    session: AsyncSession, workspace_id: int, contacts: Sequence[ContactRow]
+    session: AsyncSession,
+    workspace_id: int,
+    contacts: Sequence[ContactRow],
+    apart: dict[int, set[int]],
 ) -> dict[int, set[int]]:
-    """Other live contacts with the same normalized name at the same account."""
+    """Other live contacts with the same normalized name at the same account, but for those
+    a person said are someone else (``apart``)."""
     account_ids = list({c.account_id for c in contacts if c.account_id is not None})
     if not account_ids:
         return {}
@@ -327,8 +334,9 @@ async def _namesakes(
     found = {}
     for contact in contacts:
         same = groups.get((contact.account_id, normalized_name(contact.name)), set())
-        if len(same) > 1:
-            found[contact.id] = same - {contact.id}
+        others = same - {contact.id} - apart.get(contact.id, set())
+        if others:
+            found[contact.id] = others
     return found
 
 
