@@ -1,17 +1,27 @@
-"""The Bolt app: one set of listeners for HTTP and Socket Mode alike."""
+"""The Bolt app: one set of listeners for HTTP and Socket Mode alike.
+
+Bolt checks each HTTP request's signature and refuses one signed more than five minutes
+from now; :func:`refuse_replays` refuses the same signed request a second time, on any
+worker (the signature is kept in ``WebhookReceipt`` for ten minutes). Slack's retries of
+an event pass here and meet the event-id de-duplication.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import col, delete
 
 from bot.runtime import Runtime
 from handlers.slack import (
@@ -25,7 +35,16 @@ from handlers.slack import (
     lookups,
     merge_actions,
     nudge_actions,
+    runtime_of,
 )
+from models.db import unit_of_work
+from models.integration import WebhookReceipt
+from models.services.inbox import first_signature
+from models.types import utcnow
+
+REPLAY_SOURCE = "slack"
+REPLAY_WINDOW = timedelta(minutes=10)
+"""A timestamp up to five minutes ahead passes Bolt until five minutes after it."""
 
 SURFACES = (
     events,
@@ -61,6 +80,37 @@ def create_bolt_app(runtime: Runtime, *, client: AsyncWebClient, signing_secret:
         return await next()
 
     app.use(inject_runtime)
+    app.use(refuse_replays)
     for surface in SURFACES:
         surface.register(app)
     return app
+
+
+def _header(req: AsyncBoltRequest, name: str) -> str:
+    values = req.headers.get(name) or [""]
+    return str(values[0])
+
+
+async def refuse_replays(
+    req: AsyncBoltRequest, context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
+) -> Any:
+    """401 for a signed request seen before (same timestamp and signature).
+
+    Socket Mode requests carry no signature and pass; so do Slack's retries of an event
+    (``X-Slack-Retry-Num``), whose effect the event id already makes happen once.
+    """
+    signature = _header(req, "x-slack-signature")
+    if not signature or _header(req, "x-slack-retry-num"):
+        return await next()
+    key = f"{_header(req, 'x-slack-request-timestamp')}:{signature}"
+    async with unit_of_work(runtime_of(context).sessions) as session:
+        await session.exec(
+            delete(WebhookReceipt).where(
+                col(WebhookReceipt.source) == REPLAY_SOURCE,
+                col(WebhookReceipt.received_at) < utcnow() - REPLAY_WINDOW,
+            )
+        )
+        first = await first_signature(session=session, source=REPLAY_SOURCE, key=key)
+    if not first:
+        return BoltResponse(status=401, body="replayed request")
+    return await next()

@@ -29,14 +29,27 @@ def signed_headers(
 ) -> dict[str, str]:
     """``X-Slack-Request-Timestamp`` and ``X-Slack-Signature`` for ``body`` (now by default).
 
+    Slack never sends one request twice: a second press of a button or a second command is
+    a new request. So a body signed again within the same second gets the next second's
+    timestamp, as it would have a new one from Slack (Nudge refuses an exact replay).
     ``content_type``, when given, is added as ``Content-Type``.
     """
-    ts = int(time.time()) if timestamp is None else timestamp
+    ts = _fresh(body) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     headers = {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": f"v0={digest}"}
     if content_type is not None:
         headers["Content-Type"] = content_type
     return headers
+
+
+_SIGNED_AT: dict[str, int] = {}
+
+
+def _fresh(body: str) -> int:
+    """Now, or one second after the last time this body was signed, if that is later."""
+    ts = max(int(time.time()), _SIGNED_AT.get(body, 0) + 1)
+    _SIGNED_AT[body] = ts
+    return ts
 
 
 def retry_headers(num: int, reason: str = "http_timeout") -> dict[str, str]:

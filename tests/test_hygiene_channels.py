@@ -24,7 +24,7 @@ from models.contact import ContactIdentity
 from models.db import unit_of_work
 from models.hygiene import HygieneIssue
 from models.services.inputs import ActivityIn, PersonIn
-from tests.api.served import Api, make_token
+from tests.api.served import ADMIN, Api, make_token, set_role
 from tests.conftest import NOW, REP, SIGNING_SECRET
 from tests.fakes.slack_api import APP_ID, TEAM_ID, dm_channel_id
 from tests.hygiene_world import World, make_world, open_issues, with_rules
@@ -61,6 +61,7 @@ class Running:
 async def running(database_url: str, app_config: AppConfig) -> AsyncIterator[Running]:
     """Nudge serving the API (with an all-scopes token) and Slack, rules as app.yaml ships."""
     async with serve(database_url, app_config) as served:
+        await set_role(served.runtime, ADMIN, "admin")
         api = Api(served.runtime, served.client, await make_token(served.runtime))
         yield Running(served, api, await make_world(served.runtime))
 

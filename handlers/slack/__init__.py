@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.runtime import Runtime
+from handlers.blocks import automated_context, section
 
 
 def runtime_of(context: dict[str, Any]) -> Runtime:
@@ -23,5 +24,6 @@ def button_number(action: dict[str, Any]) -> int | None:
 
 
 async def answer_privately(respond: AsyncRespond, text: str) -> None:
-    """Tell only the presser, leaving the message with the button as it is."""
-    await respond(text=text, response_type="ephemeral", replace_original=False)
+    """Tell only the presser (``text`` is our own mrkdwn), with the automated label."""
+    blocks = [section(text), automated_context()]
+    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)

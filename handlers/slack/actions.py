@@ -10,11 +10,20 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.flows import apply_feedback
+from bot.runtime import Runtime
 from handlers.blocks import FEEDBACK_ACTIONS
 from handlers.slack import answer_privately, button_number, runtime_of
+from models.contact import Contact
+from models.db import unit_of_work
+from models.nudge import Nudge
 from models.services.feedback import ButtonIn
+from models.services.poisoning import may_teach
 
 ACTIONS = FEEDBACK_ACTIONS
+NOTHING_TO_LEARN = (
+    "Nothing to learn from that: you already gave this verdict, or the nudge is gone."
+)
+NOT_YOUR_LEAD = "Nothing learned: you can't see this lead, so your verdict can't teach the model."
 
 
 def button_in(body: dict[str, Any], action: dict[str, Any]) -> ButtonIn | None:
@@ -38,10 +47,23 @@ async def handle_feedback_action(
     button = button_in(body, action)
     result = await apply_feedback(runtime_of(context), button) if button else None
     if result is None:
-        await answer_privately(
-            respond,
-            "Nothing to learn from that: you already gave this verdict, or the nudge is gone.",
-        )
+        runtime = runtime_of(context)
+        hidden = button is not None and await _hidden_from(runtime, button)
+        await answer_privately(respond, NOT_YOUR_LEAD if hidden else NOTHING_TO_LEARN)
+
+
+async def _hidden_from(runtime: Runtime, button: ButtonIn) -> bool:
+    """Whether the presser was refused because they may not see the nudge's lead."""
+    async with unit_of_work(runtime.sessions) as session:
+        nudge = await session.get(Nudge, button.nudge_id)
+        contact_id = nudge.contact_id if nudge is not None else None
+        contact = await session.get(Contact, contact_id) if contact_id is not None else None
+        if nudge is None or contact is None or nudge.workspace_id != runtime.workspace_id:
+            return False
+        return not await may_teach(
+            session=session, workspace_id=runtime.workspace_id,
+            slack_user_id=button.slack_user_id, contact=contact,
+        )  # fmt: skip
 
 
 def register(app: AsyncApp) -> None:

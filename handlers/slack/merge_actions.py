@@ -82,7 +82,7 @@ async def handle_merge_action(
     await ack()
     proposal_id = button_number(action)
     if proposal_id is None:
-        await respond(text="That button no longer points at a proposal.", replace_original=False)
+        await answer_privately(respond, "That button no longer points at a proposal.")
         return
     runtime = runtime_of(context)
     user_id = str(body["user"]["id"])
@@ -101,7 +101,7 @@ async def handle_merge_action(
             message_ts=str(container.get("message_ts", "")),
         )
     if nudge is None:
-        await respond(text=line, replace_original=False)
+        await answer_privately(respond, line)
         return
     text, blocks = render_merge_answer(nudge, line)
     await respond(text=text, blocks=blocks, replace_original=True)

@@ -3,25 +3,31 @@
 :func:`erase_person` runs in the caller's transaction. It deletes the person's contact
 (and contacts merged into it), identities, changes, deal links, scores, feedback on their
 nudges and the learning-log rows that came from them; deletes activities only they took
-part in, with their raw bytes; takes them out of activities shared with others; blanks and
-cancels nudges about them, queueing the Slack messages for retraction; then sweeps every
-other text, JSON and binary column for their email, phone and name. The model must then be
-rebuilt from the remaining log (:mod:`learning.rebuild`); the receipt goes to the audit log.
+part in; takes them out of activities shared with others; blanks and cancels nudges about
+them, queueing the Slack messages for retraction. Raw items and quarantined input that name
+them are deleted, whether the name is plain or encoded (RFC 2047 headers, quoted-printable
+or base64 parts, a phone written "(415) 555-0134"). Then every other text, JSON and binary
+column is swept for their email, phone and name. The model must then be rebuilt from the
+remaining log (:mod:`learning.rebuild`); the receipt goes to the audit log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, Table, Text, delete, func, update
+from sqlalchemy import JSON, LargeBinary, String, Table, Text, TypeDecorator, delete, func, update
 from sqlalchemy import cast as sql_cast
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from learning.store import pseudonym
-from models.activity import Activity, ActivityParticipant, RawItem
+from models.activity import Activity, ActivityParticipant, Quarantine, RawItem
 from models.contact import Contact, ContactIdentity
 from models.feedback import Feedback
 from models.learning import LearningLogEntry
@@ -38,6 +44,8 @@ _OWN_TABLES = frozenset(
      "modelsnapshot", "alembic_version"}
 )  # fmt: skip
 _PAGE = 500
+_PHONE_RUN = re.compile(r"\+?\d[\d ().-]{5,}\d")
+_MIN_PHONE_DIGITS = 9
 
 
 @dataclass(slots=True)
@@ -90,8 +98,72 @@ async def _needles(session: AsyncSession, email: str, contacts: Sequence[Contact
     words |= {c.name.strip() for c in contacts if " " in c.name.strip() or len(c.name) >= 6}
     for value in list(words):
         if value.startswith("+"):
-            words.add(value[1:])  # national-looking forms of an E.164 number
+            words |= _phone_forms(value)
     return sorted((w for w in words if len(w) >= 3), key=len, reverse=True)
+
+
+def _json_forms(needles: Sequence[str]) -> list[str]:
+    """The needles as written inside JSON too (``\\u00e1`` for á), for searching JSON columns.
+
+    >>> _json_forms(["Ana Már"])
+    ['Ana Már', 'Ana M\\\\u00e1r']
+    """
+    escaped = (json.dumps(needle)[1:-1] for needle in needles)
+    return [*needles, *(e for e in escaped if e not in needles)]
+
+
+def _phone_forms(e164: str) -> set[str]:
+    """How an E.164 number is written in text; North American numbers in their usual shapes.
+
+    >>> sorted(_phone_forms("+14155550134"))[:2]
+    ['(415) 555-0134', '14155550134']
+    """
+    forms = {e164[1:]}
+    if e164.startswith("+1") and len(e164) == 12:
+        area, office, line = e164[2:5], e164[5:8], e164[8:]
+        forms |= {f"({area}) {office}-{line}", f"{area}-{office}-{line}",
+                  f"{area}.{office}.{line}", f"{area} {office} {line}", e164[2:]}  # fmt: skip
+    return forms
+
+
+@dataclass(frozen=True, slots=True)
+class _Traces:
+    """What names the person in stored bytes: the needles, and their phones' digits."""
+
+    needles: tuple[str, ...]
+    phones: tuple[str, ...]
+
+    def named_in(self, body: bytes) -> bool:
+        """Whether the bytes name them, plainly or in an encoded form of mail."""
+        return any(self._in_text(view) for view in _views(body))
+
+    def _in_text(self, text: str) -> bool:
+        lowered = text.lower()
+        if any(needle.lower() in lowered for needle in self.needles):
+            return True
+        runs = (re.sub(r"\D", "", run) for run in _PHONE_RUN.findall(text))
+        return any(
+            len(run) >= _MIN_PHONE_DIGITS and any(p.endswith(run) for p in self.phones)
+            for run in runs
+        )
+
+
+def _views(body: bytes) -> Iterator[str]:
+    """The bytes as text, then as mail: each header and each text part decoded."""
+    yield body.decode("utf-8", "replace")
+    message = BytesParser(policy=policy.default).parsebytes(body)
+    yield from (str(value) for _name, value in message.items())
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                yield part.get_content()
+            except (LookupError, ValueError):
+                continue
+
+
+def _traces(needles: Sequence[str], identities: Sequence[tuple[str, str]]) -> _Traces:
+    phones = tuple(value.lstrip("+") for kind, value in identities if kind == "phone")
+    return _Traces(tuple(needles), phones)
 
 
 async def _ids(session: AsyncSession, statement: Any) -> set[int]:
@@ -172,6 +244,25 @@ async def _activities(session: AsyncSession, contact_ids: set[int], erasure: Era
     await _delete_rows(session, _table(RawItem), raw - still_used, erasure)
 
 
+async def _drop_naming(
+    session: AsyncSession, model: type[SQLModel], workspace_id: int, traces: _Traces,
+    erasure: Erasure,
+) -> None:  # fmt: skip
+    """Delete the rows of a table of stored bytes (raw items, quarantine) that name them."""
+    table = _table(model)
+    mine = (table.c.workspace_id == workspace_id) | table.c.workspace_id.is_(None)
+    doomed: set[int] = set()
+    last = 0
+    while True:
+        query = select(table.c.id, table.c.body).where(mine, table.c.id > last)
+        rows = (await session.exec(query.order_by(table.c.id).limit(_PAGE))).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        doomed |= {row_id for row_id, body in rows if traces.named_in(bytes(body))}
+    await _delete_rows(session, table, doomed, erasure)
+
+
 async def _nudges(
     session: AsyncSession, workspace_id: int, contact_ids: set[int], needles: Sequence[str],
     erasure: Erasure,
@@ -179,7 +270,8 @@ async def _nudges(
     """Blank and cancel nudges about them (and replies under those); queue Slack retractions."""
     nudge = _table(Nudge)
     about = await _ids(session, select(nudge.c.id).where(nudge.c.contact_id.in_(contact_ids)))
-    about |= await _ids(session, _mentioning(nudge, nudge.c.payload, needles, workspace_id))
+    json_needles = _json_forms(needles)
+    about |= await _ids(session, _mentioning(nudge, nudge.c.payload, json_needles, workspace_id))
     frontier = set(about)
     while frontier:
         frontier = (
@@ -254,11 +346,12 @@ async def _sweep(
         for column in table.columns:
             if column.foreign_keys or column.primary_key:
                 continue
-            kind = column.type
+            kind = _underlying(column.type)
             if isinstance(kind, LargeBinary):
                 await _sweep_bytes(session, table, column, workspace_id, needles, erasure)
             elif isinstance(kind, (String, Text, JSON)) or type(kind).__name__ == "JSON":
-                ids = await _ids(session, _mentioning(table, column, needles, workspace_id))
+                wanted = _json_forms(needles) if isinstance(kind, JSON) else needles
+                ids = await _ids(session, _mentioning(table, column, wanted, workspace_id))
                 for row_id in sorted(ids):
                     found = await session.exec(select(column).where(table.c.id == row_id))
                     value = found.one()
@@ -271,6 +364,11 @@ async def _sweep(
                         update(table).where(table.c.id == row_id).values({column.name: fixed})
                     )
                 erasure.add(f"{table.name}.{column.name} (mentions removed)", len(ids))
+
+
+def _underlying(kind: Any) -> Any:
+    """The SQL type under a decorated one (SQLModel's ``str`` fields are ``AutoString``)."""
+    return kind.impl_instance if isinstance(kind, TypeDecorator) else kind
 
 
 async def _sweep_bytes(
@@ -334,11 +432,16 @@ async def erase_person(
             .values(merged_into_id=None)
         )
         await _delete_rows(session, _table(Contact), contact_ids, erasure)
+    traces = _traces(needles, identities)
+    for stored in (RawItem, Quarantine):
+        await _drop_naming(session, stored, workspace_id, traces, erasure)
     await _sweep(session, workspace_id, needles, erasure)
     digests = await add_tombstones(
         session=session, workspace_id=workspace_id, identities=sorted(set(identities))
     )
-    blanked = await redact_mentions(session=session, workspace_id=workspace_id, needles=needles)
+    blanked = await redact_mentions(
+        session=session, workspace_id=workspace_id, needles=_json_forms(needles)
+    )
     await record_audit(
         session=session,
         workspace_id=workspace_id,

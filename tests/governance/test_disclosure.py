@@ -2,7 +2,9 @@
 
 Each outbox kind in ``RENDERERS`` needs a representative sample below, and every ``/crm``
 verb is asked with no arguments: a new kind or verb without the disclosure fails here,
-and so does a new kind nobody gave a sample for.
+and so does a new kind nobody gave a sample for. Then a sales world is walked through the
+real Bolt app (lookups, every verb and its refusal, buttons, the fix modal, App Home, the
+nudges posted), and every message and view the fake Slack receives must carry the label.
 """
 
 from __future__ import annotations
@@ -10,15 +12,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from sqlmodel import select
+
 import bot.app  # noqa: F401  (imports every surface, so every verb is registered)
 from bot.runtime import Runtime
-from handlers.blocks import AUTOMATED, RENDERERS, render_nudge
+from bot.settings import Settings
+from handlers.blocks import AUTOMATED, FEEDBACK_ACTIONS, FIX_DATA, RENDERERS, render_nudge
+from handlers.blocks_merge import MERGE_ACTIONS
 from handlers.slack.verbs import VERBS
 from models.db import unit_of_work
+from models.hygiene import HygieneIssue
 from models.nudge import Nudge
 from models.services.roles import grant_role
-from tests.conftest import REP
+from tests.conftest import REP, make_settings
+from tests.fakes.slack_api import FakeSlackApi
+from tests.nudge_world import make_poster
 from tests.property.test_render_property import deal_payload, hot_lead
+from tests.slack.conftest import app_config  # noqa: F401  (the whole team)
+from tests.slack.world import ADMIN, OUTSIDER, REP2, ask, build_world, open_home, press
+from tests.slack_requests import crm_answer
+
+
+@pytest.fixture
+def settings(database_url: str, fake: FakeSlackApi) -> Settings:
+    """Settings whose ``SLACK_API_URL`` is the fake, so the poster posts there."""
+    return make_settings(database_url, slack_api_url=fake.base_url)
+
 
 DEAL = deal_payload("Globex pilot", "Globex", "Proposal")
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -79,3 +99,85 @@ async def test_every_crm_verb_answers_with_the_disclosure(runtime: Runtime) -> N
     for name, chosen in sorted(VERBS.items()):
         _text, blocks = await chosen.handler(runtime, REP.slack_id, "")
         assert _discloses(blocks), name
+
+
+async def _lead_nudge(runtime: Runtime) -> Nudge:
+    """The hot-lead nudge about Ana, once the poster has sent it."""
+    await make_poster(runtime).run_once()
+    async with unit_of_work(runtime.sessions) as session:
+        query = select(Nudge).where(Nudge.cause == "hot_lead", Nudge.state == "sent")
+        return (await session.exec(query)).first() or pytest.fail("no hot-lead nudge was sent")
+
+
+async def _issue_id(runtime: Runtime) -> str:
+    async with unit_of_work(runtime.sessions) as session:
+        return str((await session.exec(select(HygieneIssue.id))).first())
+
+
+def _received(fake: FakeSlackApi) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every message and view Slack received from Nudge, with its blocks."""
+    found = [(c.method, c.params.get("blocks") or []) for c in fake.calls
+             if c.method in ("response_url", "chat.postMessage", "chat.update")]  # fmt: skip
+    found += [(c.method, c.params["view"]["blocks"]) for c in fake.calls
+              if c.method in ("views.open", "views.publish", "views.update")]  # fmt: skip
+    return found
+
+
+async def test_every_answer_slack_receives_says_it_is_automated(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    world = await build_world(runtime)
+    nudge = str((await _lead_nudge(runtime)).id)
+    for command, text in [
+        ("/lead", "ana silva"),
+        ("/lead", "globex"),
+        ("/lead", "zebra"),
+        ("/deal", "globex"),
+        ("/deal", "zebra"),
+        ("/pipeline", ""),
+    ]:
+        await ask(runtime, fake, command, text)
+    for verb in sorted(VERBS):
+        await crm_answer(runtime, fake, verb, user_id=ADMIN.slack_id)
+        await crm_answer(runtime, fake, verb, user_id=OUTSIDER)
+    for action, value, user in [
+        (FEEDBACK_ACTIONS[0], nudge, REP2.slack_id), (FEEDBACK_ACTIONS[1], "999999", REP.slack_id),
+        ("nudge_snooze_day", nudge, REP2.slack_id), ("nudge_snooze_week", "999999", REP.slack_id),
+        ("nudge_mark_contacted", nudge, REP2.slack_id), (MERGE_ACTIONS[0], "999999", REP.slack_id),
+        (FIX_DATA, await _issue_id(runtime), REP2.slack_id), ("open_profile", str(world.ana),
+                                                               REP.slack_id),
+    ]:  # fmt: skip
+        await press(runtime, fake, action, value, user=user)
+    await open_home(runtime, fake, REP.slack_id, "EvHomeDisclosure")
+    await fake.wait_for("views.publish")
+    await make_poster(runtime).run_once()
+
+    received = _received(fake)
+    kinds = {method for method, _blocks in received}
+    assert {"response_url", "chat.postMessage", "views.publish"} <= kinds
+    assert [method for method, blocks in received if not blocks or not _discloses(blocks)] == []
+
+
+async def test_merge_answers_without_a_proposal_say_they_are_automated(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    answer = await press(runtime, fake, MERGE_ACTIONS[1], "not-a-number")
+    assert answer is not None
+    assert _discloses(answer.get("blocks") or [{}])
+
+
+async def test_a_verdict_on_a_lead_you_cannot_see_says_so(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    await build_world(runtime)
+    nudge = str((await _lead_nudge(runtime)).id)
+
+    hidden = await press(runtime, fake, FEEDBACK_ACTIONS[0], nudge, user=REP2.slack_id)
+    gone = await press(runtime, fake, FEEDBACK_ACTIONS[0], "999999")
+
+    assert hidden is not None
+    assert gone is not None
+    assert "you can't see this lead" in hidden["text"]
+    assert "already gave this verdict" not in hidden["text"]
+    assert "already gave this verdict, or the nudge is gone" in gone["text"]
+    assert _discloses(hidden["blocks"])
