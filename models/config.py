@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
+from typing import Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -93,8 +94,14 @@ class FeedbackConfig(_Section):
 
 
 class NudgeConfig(_Section):
-    """Where nudges go and how often."""
+    """Where nudges go and how often.
 
+    ``deliver_to: owner`` sends each nudge to its record owner's DM (to ``channel`` when
+    the record has no owner); ``channel`` sends them all to ``channel``, where the owner's
+    hourly cap and quiet hours still pace them.
+    """
+
+    deliver_to: Literal["owner", "channel"] = "owner"
     channel: str | None = None
     max_age_hours: int = Field(default=72, ge=1)
     renotify_days: int = Field(default=7, ge=1)
@@ -103,6 +110,12 @@ class NudgeConfig(_Section):
     quiet_end: time = time(8, 0)
     stale_days: int = Field(default=14, ge=1)
     check_every_minutes: int = Field(default=60, ge=5, le=1440)
+
+    @model_validator(mode="after")
+    def _channel_named(self) -> NudgeConfig:
+        if self.deliver_to == "channel" and not self.channel:
+            raise ValueError("nudges.deliver_to: channel needs nudges.channel")
+        return self
 
 
 class LearningConfig(_Section):

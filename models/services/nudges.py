@@ -51,12 +51,20 @@ async def destination(
 async def owner_destination(
     *, session: AsyncSession, workspace_id: int, owner_id: int | None, config: CrmConfig
 ) -> tuple[str, int | None] | None:
-    """(channel, recipient user id): the owner's DM, else the team channel, else the first
-    admin's DM (someone must hear about a record nobody owns), else nowhere."""
+    """(channel, recipient user id): the owner's DM (or the team channel, with
+    ``nudges.deliver_to: channel``), else the team channel, else the first admin's DM
+    (someone must hear about a record nobody owns), else nowhere."""
     owner = await session.get(User, owner_id) if owner_id else None
     if owner is not None and owner.slack_user_id:
-        return owner.slack_user_id, owner.id
+        return _to(owner, config)
     return await _fallback_destination(session, workspace_id, config)
+
+
+def _to(owner: User, config: CrmConfig) -> tuple[str, int | None]:
+    """An owner's nudge: to their DM, or to the team channel when app.yaml says so."""
+    if config.nudges.deliver_to == "channel" and config.nudges.channel:
+        return config.nudges.channel, owner.id
+    return owner.slack_user_id or "", owner.id
 
 
 async def owner_destinations(
@@ -70,7 +78,7 @@ async def owner_destinations(
     ids = {owner_id for owner_id in owner_ids if owner_id}
     owners = (await session.exec(select(User).where(col(User.id).in_(ids)))).all() if ids else []
     found: dict[int | None, tuple[str, int | None] | None] = {
-        owner.id: (owner.slack_user_id, owner.id) for owner in owners if owner.slack_user_id
+        owner.id: _to(owner, config) for owner in owners if owner.slack_user_id
     }
     if any(owner_id not in found for owner_id in owner_ids):
         fallback = await _fallback_destination(session, workspace_id, config)

@@ -17,6 +17,7 @@ import pytest
 from bot.config import AppConfig
 from bot.runtime import Runtime
 from bot.settings import Settings
+from models.config import NudgeConfig
 from models.db import unit_of_work
 from models.nudge import Nudge
 from models.services.nudges import queue_reply
@@ -363,3 +364,24 @@ async def test_the_fallback_text_escapes_outside_text_too(
     (call,) = posts(fake)
     for raw in RAW_MARKUP:
         assert raw not in call.params["text"], raw
+
+
+async def test_a_team_that_wants_its_nudges_in_a_channel_gets_them_there(
+    runtime: Runtime, fake: FakeSlackApi
+) -> None:
+    nudges = runtime.config.crm.nudges.model_copy(
+        update={"deliver_to": "channel", "channel": "C0SALES1"}
+    )
+    crm = runtime.config.crm.model_copy(update={"nudges": nudges})
+    runtime.config = AppConfig(slack=runtime.config.slack, crm=crm)
+    nudge = await new_lead_nudge(runtime, "Ana Silva")  # owned by the rep
+
+    assert await make_poster(runtime).run_once() == 1
+    (call,) = posts(fake)
+    assert call.params["channel"] == "C0SALES1"
+    assert nudge.recipient_id is not None  # the owner's cap and quiet hours still pace it
+
+
+def test_a_channel_delivery_without_a_channel_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"deliver_to: channel needs nudges\.channel"):
+        NudgeConfig(deliver_to="channel")
