@@ -12,7 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 from pydantic import SecretStr
+from slack_bolt.async_app import AsyncApp
 
+from bot.app import create_bolt_app, create_web_client
 from bot.config import AppConfig, load_config
 from bot.runtime import Runtime, close_runtime, open_runtime
 from bot.settings import Settings
@@ -114,3 +116,11 @@ async def runtime(settings: Settings, app_config: AppConfig) -> AsyncIterator[Ru
     runtime = await open_runtime(settings, app_config, clock=lambda: NOW)
     yield runtime
     await close_runtime(runtime)
+
+
+@pytest.fixture
+def bolt(runtime: Runtime, fake: FakeSlackApi) -> AsyncApp:
+    """The real Bolt app, its Web API client pointed at the fake (a module whose runtime
+    must reach the fake too overrides ``settings`` with its ``slack_api_url``)."""
+    client = create_web_client(BOT_TOKEN, fake.base_url)
+    return create_bolt_app(runtime, client=client, signing_secret=SIGNING_SECRET)

@@ -13,13 +13,12 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 from sqlmodel import select
 
-from bot.app import create_bolt_app, create_web_client
 from bot.runtime import Runtime
 from bot.settings import Settings
 from models.db import unit_of_work
 from models.nudge import Snooze
-from tests.conftest import NOW, SIGNING_SECRET, make_settings
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi, SlackCall
+from tests.conftest import NOW, make_settings
+from tests.fakes.slack_api import FakeSlackApi, SlackCall
 from tests.hygiene_world import add_contact, add_deal, check, make_world, with_rules
 from tests.nudge_world import make_poster, nudge_id, outbox, posts
 from tests.test_nudge_actions import action_ids, dispatch, press, until_noted
@@ -29,13 +28,6 @@ from tests.test_nudge_actions import action_ids, dispatch, press, until_noted
 def settings(database_url: str, fake: FakeSlackApi) -> Settings:
     """Settings whose ``SLACK_API_URL`` is the fake."""
     return make_settings(database_url, slack_api_url=fake.base_url)
-
-
-@pytest.fixture
-def bolt(runtime: Runtime, fake: FakeSlackApi) -> AsyncApp:
-    """The real Bolt app, its Web API client pointed at the fake."""
-    client = create_web_client(BOT_TOKEN, fake.base_url)
-    return create_bolt_app(runtime, client=client, signing_secret=SIGNING_SECRET)
 
 
 def _button(call: SlackCall, action_id: str) -> dict[str, Any]:

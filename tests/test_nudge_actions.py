@@ -15,7 +15,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlmodel import select
 
-from bot.app import create_bolt_app, create_web_client
 from bot.runtime import Runtime
 from bot.settings import Settings
 from models.activity import Activity
@@ -24,7 +23,7 @@ from models.contact import Contact
 from models.db import unit_of_work
 from models.nudge import Nudge, Snooze
 from tests.conftest import NOW, REP, SIGNING_SECRET, make_settings
-from tests.fakes.slack_api import APP_ID, BOT_TOKEN, TEAM_ID, FakeSlackApi, SlackCall
+from tests.fakes.slack_api import APP_ID, TEAM_ID, FakeSlackApi, SlackCall
 from tests.nudge_world import add_lead, id_of, make_poster, outbox, posts, queue_lead
 from tests.slack_signing import (
     DEFAULT_TRIGGER_ID,
@@ -39,13 +38,6 @@ from tests.slack_signing import (
 def settings(database_url: str, fake: FakeSlackApi) -> Settings:
     """Settings whose ``SLACK_API_URL`` is the fake."""
     return make_settings(database_url, slack_api_url=fake.base_url)
-
-
-@pytest.fixture
-def bolt(runtime: Runtime, fake: FakeSlackApi) -> AsyncApp:
-    """The real Bolt app, its Web API client pointed at the fake."""
-    client = create_web_client(BOT_TOKEN, fake.base_url)
-    return create_bolt_app(runtime, client=client, signing_secret=SIGNING_SECRET)
 
 
 async def posted_nudge(runtime: Runtime, fake: FakeSlackApi) -> tuple[Nudge, SlackCall]:
