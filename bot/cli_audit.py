@@ -17,8 +17,6 @@ from models.services.audit import (
     AuditFilter,
     ChainReport,
     list_audit,
-    prune_audit,
-    record_audit,
     verify_chain,
 )
 
@@ -107,7 +105,7 @@ def list_rows(
 def prune() -> None:
     """Delete rows older than crm.retention_days.audit; the rest stays verifiable."""
     from bot.commands import with_runtime
-    from bot.governance import audit_cutoff
+    from bot.governance import prune_past_retention
 
     settings = cli_settings()
     try:
@@ -116,19 +114,8 @@ def prune() -> None:
         raise fail(str(exc)) from exc
 
     async def work(runtime: Runtime) -> int:
-        cutoff = runtime.clock() - audit_cutoff(runtime)
         async with unit_of_work(runtime.sessions) as session:
-            pruned = await prune_audit(session=session, older_than=cutoff)
-            if pruned:
-                await record_audit(
-                    session=session,
-                    workspace_id=None,
-                    actor="cli",
-                    action="audit.pruned",
-                    target_type="audit",
-                    after={"rows": pruned, "before": cutoff.isoformat()},
-                )
-            return pruned
+            return await prune_past_retention(session, runtime, "cli")
 
     typer.echo(f"pruned {asyncio.run(with_runtime(settings, config, work))} audit row(s)")
 

@@ -15,6 +15,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.lease import learning_turn
 from bot.runtime import Runtime
@@ -23,9 +24,10 @@ from learning.rebuild import rebuild_live, rebuild_without, rollback_to
 from learning.store import pseudonym
 from models.db import unit_of_work
 from models.privacy import SlackRetraction
-from models.services.audit import record_audit
+from models.services.audit import prune_audit, record_audit
 from models.services.export import export_person
 from models.services.purge import Erasure, erase_person
+from models.services.retention import prune_raw_items
 from models.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -148,3 +150,31 @@ async def rebuild_without_user(runtime: Runtime, slack_user_id: str, *, actor: s
 def audit_cutoff(runtime: Runtime) -> timedelta:
     """How long audit rows are kept (``crm.retention_days.audit``)."""
     return timedelta(days=runtime.config.crm.retention_days.get("audit", 2555))
+
+
+async def prune_past_retention(session: AsyncSession, runtime: Runtime, actor: str) -> int:
+    """Drop audit rows older than their retention (the rest stays verifiable), audited."""
+    cutoff = runtime.clock() - audit_cutoff(runtime)
+    pruned = await prune_audit(session=session, older_than=cutoff)
+    if pruned:
+        await record_audit(
+            session=session, workspace_id=None, actor=actor, action="audit.pruned",
+            target_type="audit", after={"rows": pruned, "before": cutoff.isoformat()},
+        )  # fmt: skip
+    return pruned
+
+
+async def prune_raw_past_retention(session: AsyncSession, runtime: Runtime, actor: str) -> int:
+    """Drop processed raw items older than ``crm.retention_days.raw_items``, audited."""
+    days = runtime.config.crm.retention_days.get("raw_items", 365)
+    cutoff = runtime.clock() - timedelta(days=days)
+    pruned = await prune_raw_items(
+        session=session, workspace_id=runtime.workspace_id, older_than=cutoff
+    )
+    if pruned:
+        await record_audit(
+            session=session, workspace_id=runtime.workspace_id, actor=actor,
+            action="raw_items.pruned", target_type="raw_item",
+            after={"rows": pruned, "before": cutoff.isoformat()},
+        )  # fmt: skip
+    return pruned

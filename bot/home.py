@@ -31,6 +31,7 @@ from bot.runtime import Runtime
 from handlers.blocks_home import render_guest_home, render_home
 from models.db import unit_of_work
 from models.services.access import workspace_users
+from models.services.audit import record_audit
 from models.services.home import home_for
 from models.services.home_state import (
     ensure_home_state,
@@ -122,6 +123,11 @@ async def publish_home(runtime: Runtime, client: AsyncWebClient, slack_user_id: 
                 workspace_id=runtime.workspace_id,
                 hot=runtime.config.crm.scoring.hot,
             )
+            await record_audit(  # the person is about to see their leads (SPEC C5.2)
+                session=session, workspace_id=runtime.workspace_id,
+                actor=f"slack:{slack_user_id}", action="home.viewed", target_type="user",
+                target_id=member.id,
+            )  # fmt: skip
     if member is None or member.id is None:
         try:
             await client.views_publish(user_id=slack_user_id, view=render_guest_home())

@@ -75,6 +75,16 @@ async def _audit_shown(
     )
 
 
+async def _audit_listed(
+    session: AsyncSession, runtime: Runtime, slack_user_id: str, action: str, ids: list[int]
+) -> None:
+    """The audit row for a list of records shown to someone: which ones, by id (SPEC C5.2)."""
+    await record_audit(
+        session=session, workspace_id=runtime.workspace_id, actor=f"slack:{slack_user_id}",
+        action=action, target_type="list", after={"ids": ids},
+    )  # fmt: skip
+
+
 def _not_found(what: str, query: str, searched: str, hint: str, viewer: Viewer) -> Answer:
     text = (
         f"No {what} you can see matches “{escape_mrkdwn(query)}”. I searched {searched}.\n"
@@ -119,10 +129,13 @@ async def lead_answer(runtime: Runtime, slack_user_id: str, query: str) -> Answe
             viewer=viewer,
             limit=CHOICES + 1,
         )
-    wanted = query.casefold()
-    exact = [m for m in matches if wanted in (m.name.casefold(), (m.email or "").casefold())]
-    if len(exact) == 1:
-        matches = exact
+        wanted = query.casefold()
+        exact = [m for m in matches if wanted in (m.name.casefold(), (m.email or "").casefold())]
+        if len(exact) == 1:
+            matches = exact
+        if len(matches) > 1:
+            listed = [m.contact_id for m in matches[:CHOICES]]
+            await _audit_listed(session, runtime, slack_user_id, "contacts.listed", listed)
     if not matches:
         return _not_found(
             "lead", query, "names, email addresses and companies",
@@ -165,9 +178,12 @@ async def deal_answer(runtime: Runtime, slack_user_id: str, query: str) -> Answe
             viewer=viewer,
             limit=CHOICES + 1,
         )
-    exact = [d for d in deals if d.name.casefold() == query.casefold()]
-    if len(exact) == 1:
-        deals = exact
+        exact = [d for d in deals if d.name.casefold() == query.casefold()]
+        if len(exact) == 1:
+            deals = exact
+        if len(deals) > 1:
+            listed = [d.deal_id for d in deals[:CHOICES]]
+            await _audit_listed(session, runtime, slack_user_id, "deals.listed", listed)
     if not deals:
         return _not_found(
             "deal", query, "deal names and company names", "a word of the deal's name", viewer
@@ -244,5 +260,7 @@ async def pipeline_answer(runtime: Runtime, slack_user_id: str, text: str, page:
         )
         start = (page - 1) * PAGE_SIZE
         shown = await deal_summaries(session, deals[start : start + PAGE_SIZE])
+        listed = [deal.id for deal in deals[start : start + PAGE_SIZE] if deal.id is not None]
+        await _audit_listed(session, runtime, slack_user_id, "pipeline.viewed", listed)
     key = f"<@{named.group(1)}>" if named is not None else ""
     return render_pipeline(summary, title, shown, Page("pipeline", key, page))

@@ -22,8 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deal_checks import check_deal_nudges
 from bot.digest import send_due_digests, slack_client
+from bot.governance import prune_past_retention, prune_raw_past_retention
 from bot.runtime import Runtime
 from models.db import unit_of_work
+from models.services.audit import SYSTEM
 from models.services.hygiene import sweep as hygiene_sweep
 from models.services.jobs import claim_run, finish_run
 from models.services.nudges import sweep_hot_leads
@@ -82,6 +84,17 @@ async def daily_hygiene_sweep(runtime: Runtime) -> int:
     return await _once_today(runtime, "hygiene-sweep", work)
 
 
+async def daily_retention(runtime: Runtime) -> int:
+    """Drop audit rows and raw items past ``crm.retention_days``; once per UTC day.
+    Returns how many rows went."""
+
+    async def work(session: AsyncSession, _now: datetime) -> int:
+        audit = await prune_past_retention(session, runtime, SYSTEM)
+        return audit + await prune_raw_past_retention(session, runtime, SYSTEM)
+
+    return await _once_today(runtime, "retention", work)
+
+
 async def digests_due(runtime: Runtime) -> int:
     """Queue the digests whose local morning has come; returns how many."""
     return await send_due_digests(runtime, slack_client(runtime))
@@ -132,7 +145,8 @@ def create_scheduler(runtime: Runtime, running: RunningJobs | None = None) -> As
     at = runtime.config.crm.digest_time
     track = running.track if running is not None else (lambda job: job)
     for daily, job_id in ((daily_hot_lead_sweep, "hot-lead-sweep"),
-                          (daily_hygiene_sweep, "hygiene-sweep")):  # fmt: skip
+                          (daily_hygiene_sweep, "hygiene-sweep"),
+                          (daily_retention, "retention")):  # fmt: skip
         scheduler.add_job(
             track(daily),
             CronTrigger(hour=at.hour, minute=at.minute, timezone="UTC"),

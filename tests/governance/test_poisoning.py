@@ -37,9 +37,10 @@ ADMIN = TeamMember(slack_id="U0ADMIN1", email="admin@acme-analytics.example", ro
 
 @pytest.fixture
 async def capped(database_url: str, app_config: AppConfig) -> AsyncIterator[Runtime]:
-    """Nudge with a low hourly cap (one strong verdict) and runs of 3 flagged."""
+    """Nudge with a low hourly cap (one strong verdict), and bursts of 3 an hour and runs of
+    3 flagged."""
     feedback = app_config.crm.feedback.model_copy(
-        update={"max_weight_per_user_hour": 1.0, "one_sided_after": 3}
+        update={"max_weight_per_user_hour": 1.0, "one_sided_after": 3, "burst_per_hour": 3}
     )
     crm = app_config.crm.model_copy(update={"feedback": feedback, "team": (REP, ADMIN)})
     runtime = await open_runtime(
@@ -88,6 +89,7 @@ async def test_visibility_cap_and_alerts(capped: Runtime) -> None:
     assert len(alerts) == 1
     assert alerts[0].channel == ADMIN.slack_id
     assert alerts[0].payload["one_sided"] == {"label": True, "run": 3}
+    assert alerts[0].payload["burst"] == 3
     text, blocks = render_nudge(alerts[0])
     assert f"<@{REP.slack_id}>" in text
     assert "Automated by Nudge" in str(blocks[-1])
