@@ -17,16 +17,22 @@ from tests.conftest import FIXTURES, INTERNAL_DOMAIN, NOW, REP, ROOT
 from tests.mail_factory import eager_thread
 
 
-@pytest.fixture
-def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config naming the team's domain, and a fresh SQLite database, via the environment."""
+def cli_environment(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config naming the team's domain, and a fresh SQLite database in ``folder``, given to
+    the ``nudge`` command through the environment."""
     document = yaml.safe_load((ROOT / "app.yaml").read_text())
     document["crm"]["internal_domains"] = [INTERNAL_DOMAIN, "example.com"]
-    config = tmp_path / "app.yaml"
+    config = folder / "app.yaml"
     config.write_text(yaml.safe_dump(document))
     monkeypatch.setenv("NUDGE_CONFIG", str(config))
-    monkeypatch.setenv("NUDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    return tmp_path
+    monkeypatch.setenv("NUDGE_DATABASE_URL", f"sqlite:///{folder / 'cli.db'}")
+    return folder
+
+
+@pytest.fixture
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The ``nudge`` command's environment (:func:`cli_environment`) in a temporary folder."""
+    return cli_environment(tmp_path, monkeypatch)
 
 
 def _mail_folder(root: Path) -> Path:

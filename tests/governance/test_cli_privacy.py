@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.conftest import INTERNAL_DOMAIN, NOW, REP, ROOT
+from tests.conftest import NOW, REP
 from tests.mail_factory import LEAD, eager_thread
+from tests.test_cli_import import cli_environment
 
 ANA_EMAIL = LEAD[1]
 
@@ -21,12 +21,7 @@ ANA_EMAIL = LEAD[1]
 @pytest.fixture
 def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config naming the team's domain and a fresh SQLite database holding Ana's mail."""
-    document = yaml.safe_load((ROOT / "app.yaml").read_text())
-    document["crm"]["internal_domains"] = [INTERNAL_DOMAIN, "example.com"]
-    config = tmp_path / "app.yaml"
-    config.write_text(yaml.safe_dump(document))
-    monkeypatch.setenv("NUDGE_CONFIG", str(config))
-    monkeypatch.setenv("NUDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    cli_environment(tmp_path, monkeypatch)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
