@@ -3,10 +3,9 @@
 Limits: 50 blocks a message (:data:`MAX_BLOCKS`), 3,000 characters a section text, 150 a
 header, 2,000 a context, 75 a button's text and 2,000 its value. :func:`section`,
 :func:`header`, :func:`context` and :func:`button` cut to them. Long lists:
-:func:`capped` shows the first items and "…and N more" in one message; :func:`paginate`
-splits many blocks into several messages, each within the block limit and each ending
-with the disclosure; :class:`Page` and :func:`page_buttons` let a private answer show a
-list a page at a time, with Previous / Next. Outside text must go through
+:func:`capped` shows the first items and "…and N more" in one message; :class:`Page` and
+:func:`page_buttons` let a private answer show a list a page at a time, with Previous /
+Next. Outside text must go through
 :func:`escape_mrkdwn` first.
 
 >>> escape_mrkdwn("<!channel> & <@U123>")
@@ -119,26 +118,6 @@ def capped(lines: list[str], limit: int, *, more: str = "…and {n} more") -> li
     if len(lines) <= limit:
         return lines
     return [*lines[:limit], more.format(n=len(lines) - limit)]
-
-
-def paginate(blocks: list[Block], *, footer: Block | None = None) -> list[list[Block]]:
-    """Split blocks into messages of at most :data:`MAX_BLOCKS`, each ending with ``footer``
-    (the disclosure by default), with "part i of n" when there is more than one.
-
-    >>> pages = paginate([section(str(i)) for i in range(120)])
-    >>> [len(page) for page in pages], pages[-1][-1]["elements"][0]["text"]
-    ([50, 50, 23], '🤖 Automated by Nudge · part 3 of 3')
-    """
-    room = MAX_BLOCKS - 1
-    chunks = [blocks[i : i + room] for i in range(0, len(blocks), room)] or [[]]
-    if footer is not None:
-        return [[*chunk, footer] for chunk in chunks]
-    if len(chunks) == 1:
-        return [[*chunks[0], automated_context()]]
-    total = len(chunks)
-    return [
-        [*chunk, automated_context(f"part {n} of {total}")] for n, chunk in enumerate(chunks, 1)
-    ]
 
 
 def line_sections(title: str, lines: list[str]) -> list[Block]:

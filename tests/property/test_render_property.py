@@ -17,9 +17,7 @@ from handlers.blocks import (
     MAX_HEADER,
     MAX_SECTION,
     mention,
-    paginate,
     render_nudge,
-    section,
 )
 from models.nudge import Nudge
 from tests.property.strategies import hostile_text, huge_text
@@ -202,14 +200,3 @@ def test_a_meeting_prep_never_pings_and_fits_block_kit(
     assert_safe(text, blocks)
     assert_buttons_fit(blocks)
     assert AUTOMATED in blocks[-1]["elements"][0]["text"]
-
-
-@given(count=st.integers(0, 400))
-def test_paginated_blocks_fit_every_message_and_keep_every_block(count: int) -> None:
-    blocks = [section(f"line {n}") for n in range(count)]
-
-    pages = paginate(blocks)
-
-    assert all(len(page) <= MAX_BLOCKS for page in pages)
-    assert [b for page in pages for b in page[:-1]] == blocks
-    assert all(AUTOMATED in page[-1]["elements"][0]["text"] for page in pages)
