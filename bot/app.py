@@ -2,14 +2,14 @@
 
 Bolt checks each HTTP request's signature and refuses one signed more than five minutes
 from now; :func:`refuse_replays` refuses the same signed request a second time, on any
-worker (the signature is kept in ``WebhookReceipt`` for ten minutes). Slack's retries of
+worker (the signature is kept in ``WebhookReceipt``; the daily retention job forgets it
+after a day, long after Bolt's time check would refuse it anyway). Slack's retries of
 an event pass here and meet the event-id de-duplication.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -21,7 +21,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import col, delete
 
 from bot.runtime import Runtime
 from handlers.slack import (
@@ -38,13 +37,9 @@ from handlers.slack import (
     runtime_of,
 )
 from models.db import unit_of_work
-from models.integration import WebhookReceipt
 from models.services.inbox import first_signature
-from models.types import utcnow
 
 REPLAY_SOURCE = "slack"
-REPLAY_WINDOW = timedelta(minutes=10)
-"""A timestamp up to five minutes ahead passes Bolt until five minutes after it."""
 
 SURFACES = (
     events,
@@ -104,12 +99,6 @@ async def refuse_replays(
         return await next()
     key = f"{_header(req, 'x-slack-request-timestamp')}:{signature}"
     async with unit_of_work(runtime_of(context).sessions) as session:
-        await session.exec(
-            delete(WebhookReceipt).where(
-                col(WebhookReceipt.source) == REPLAY_SOURCE,
-                col(WebhookReceipt.received_at) < utcnow() - REPLAY_WINDOW,
-            )
-        )
         first = await first_signature(session=session, source=REPLAY_SOURCE, key=key)
     if not first:
         return BoltResponse(status=401, body="replayed request")

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.lease import learning_turn
 from bot.runtime import Runtime
 from handlers.blocks import automated_context, section
+from handlers.calls import TWILIO_CALLS
 from learning.rebuild import rebuild_live, rebuild_without, rollback_to
 from learning.store import pseudonym
 from models.db import unit_of_work
@@ -27,7 +28,7 @@ from models.privacy import SlackRetraction
 from models.services.audit import prune_audit, record_audit
 from models.services.export import export_person
 from models.services.purge import Erasure, erase_person
-from models.services.retention import prune_raw_items
+from models.services.retention import prune_raw_items, prune_receipts
 from models.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -162,6 +163,17 @@ async def prune_past_retention(session: AsyncSession, runtime: Runtime, actor: s
             target_type="audit", after={"rows": pruned, "before": cutoff.isoformat()},
         )  # fmt: skip
     return pruned
+
+
+RECEIPTS_KEPT = timedelta(days=1)
+"""Signatures of signed requests are kept well past every time check (5 minutes either way)."""
+
+
+async def prune_old_receipts(session: AsyncSession) -> int:
+    """Forget signatures no replay could use any more (Twilio's are kept: it signs no time)."""
+    return await prune_receipts(
+        session=session, older_than=utcnow() - RECEIPTS_KEPT, keep=(TWILIO_CALLS.name,)
+    )
 
 
 async def prune_raw_past_retention(session: AsyncSession, runtime: Runtime, actor: str) -> int:

@@ -22,7 +22,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deal_checks import check_deal_nudges
 from bot.digest import send_due_digests, slack_client
-from bot.governance import prune_past_retention, prune_raw_past_retention
+from bot.governance import (
+    prune_old_receipts,
+    prune_past_retention,
+    prune_raw_past_retention,
+)
 from bot.runtime import Runtime
 from models.db import unit_of_work
 from models.services.audit import SYSTEM
@@ -85,12 +89,13 @@ async def daily_hygiene_sweep(runtime: Runtime) -> int:
 
 
 async def daily_retention(runtime: Runtime) -> int:
-    """Drop audit rows and raw items past ``crm.retention_days``; once per UTC day.
-    Returns how many rows went."""
+    """Drop audit rows and raw items past ``crm.retention_days``, and request signatures no
+    replay could use; once per UTC day. Returns how many rows went."""
 
     async def work(session: AsyncSession, _now: datetime) -> int:
         audit = await prune_past_retention(session, runtime, SYSTEM)
-        return audit + await prune_raw_past_retention(session, runtime, SYSTEM)
+        raw = await prune_raw_past_retention(session, runtime, SYSTEM)
+        return audit + raw + await prune_old_receipts(session)
 
     return await _once_today(runtime, "retention", work)
 

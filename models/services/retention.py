@@ -1,11 +1,13 @@
-"""Retention (``crm.retention_days``): raw bytes as received are kept only so long.
+"""Retention: raw bytes as received are kept only so long (``crm.retention_days``), and the
+signatures kept to refuse replays only while a replay could still pass the time check.
 
-The activities captured from them stay; only the copy of what was received goes, and only
-once it has been processed (a body still waiting is never dropped).
+The activities captured from raw items stay; only the copy of what was received goes, and
+only once it has been processed (a body still waiting is never dropped).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, update
@@ -13,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.activity import Activity, RawItem
+from models.integration import WebhookReceipt
 
 
 async def prune_raw_items(*, session: AsyncSession, workspace_id: int, older_than: datetime) -> int:
@@ -26,4 +29,18 @@ async def prune_raw_items(*, session: AsyncSession, workspace_id: int, older_tha
         update(Activity).where(col(Activity.raw_item_id).in_(old)).values(raw_item_id=None)
     )
     result = await session.exec(delete(RawItem).where(col(RawItem.id).in_(old)))
+    return int(result.rowcount or 0)
+
+
+async def prune_receipts(
+    *, session: AsyncSession, older_than: datetime, keep: Collection[str]
+) -> int:
+    """Delete the signatures of requests received before ``older_than``, but those of the
+    ``keep`` sources (they sign no time: their receipt is all that refuses a replay)."""
+    result = await session.exec(
+        delete(WebhookReceipt).where(
+            col(WebhookReceipt.received_at) < older_than,
+            col(WebhookReceipt.source).not_in(list(keep)),
+        )
+    )
     return int(result.rowcount or 0)

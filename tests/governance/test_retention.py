@@ -15,8 +15,10 @@ from bot.scheduler import daily_retention
 from models.activity import Activity, RawItem
 from models.audit import AuditEntry
 from models.db import unit_of_work
+from models.integration import WebhookReceipt
 from models.services.audit import verify_chain
 from models.services.inputs import ActivityIn, PersonIn
+from models.types import utcnow
 from tests.conftest import NOW, REP
 
 
@@ -54,3 +56,20 @@ async def test_a_day_later_what_is_past_retention_is_gone_and_the_rest_kept(
     assert [(a.external_id, a.raw_item_id) for a in activities] == [("m1", None)]
     assert list(actions.all()) == ["audit.pruned", "raw_items.pruned"]
     assert report.ok
+
+
+async def test_request_signatures_are_forgotten_a_day_on_but_twilios(runtime: Runtime) -> None:
+    now, before = utcnow(), utcnow() - timedelta(days=2)
+    async with unit_of_work(runtime.sessions) as session:
+        session.add_all([
+            WebhookReceipt(source="slack", signature="old", received_at=before),
+            WebhookReceipt(source="marketing", signature="old", received_at=before),
+            WebhookReceipt(source="twilio", signature="old", received_at=before),
+            WebhookReceipt(source="slack", signature="new", received_at=now),
+        ])  # fmt: skip
+
+    assert await daily_retention(runtime) == 2
+
+    async with unit_of_work(runtime.sessions) as session:
+        kept = (await session.exec(select(WebhookReceipt.source, WebhookReceipt.signature))).all()
+    assert sorted(kept) == [("slack", "new"), ("twilio", "old")]  # Twilio signs no time
