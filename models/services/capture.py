@@ -17,7 +17,6 @@ from models.activity import Activity, ActivityParticipant, Quarantine, RawItem, 
 from models.config import CrmConfig
 from models.contact import Contact
 from models.db import insert_rows
-from models.nudge import Nudge
 from models.services.audit import record_audit
 from models.services.dedupe import dedupe
 from models.services.forgotten import without_forgotten
@@ -35,10 +34,9 @@ from models.workspace import User
 
 @dataclass(slots=True)
 class CaptureResult:
-    """What a batch of inputs caused: per item 'stored' or 'duplicate', and the nudges."""
+    """What a batch of inputs caused: per item 'stored' or 'duplicate'."""
 
     outcomes: list[str] = field(default_factory=list)
-    nudges: list[Nudge] = field(default_factory=list)
 
 
 def _key(item: ActivityIn) -> tuple[str, str]:
@@ -248,9 +246,8 @@ async def record_activities(
     contacts = await _link_all(session, workspace_id, touched, now)
     await recheck(session=session, workspace_id=workspace_id, config=config, now=now,
                   actor="capture", contact_ids=list(contacts))  # fmt: skip
-    await _score_and_nudge(session, scorer, contacts, config, now, result)
+    await _score_and_nudge(session, scorer, contacts, config, now)
     deduped = await dedupe(session=session, workspace_id=workspace_id, config=config, new=created)
-    result.nudges += deduped.nudges
     survivors = {record.survivor_id for record in deduped.merges}
     await rescore_ids(session=session, scorer=scorer, contact_ids=survivors, now=now)
     paired = paired_contacts(deduped.proposals, deduped.merges)
@@ -318,7 +315,6 @@ async def _in_order(
         )  # fmt: skip
         for index, outcome in zip(part, done.outcomes, strict=True):
             outcomes[index] = outcome
-        result.nudges += done.nudges
     result.outcomes = outcomes
     return result
 
@@ -377,8 +373,8 @@ async def _score_and_nudge(
     contacts: dict[int, tuple[Contact, ActivityIn]],
     config: CrmConfig,
     now: datetime,
-    result: CaptureResult,
 ) -> None:
+    """Rescore each contact as of its newest activity; nudge about those that became hot."""
     if not contacts:
         return
     scored = await rescore_contacts(
@@ -396,7 +392,7 @@ async def _score_and_nudge(
         )
         for cid, (contact, item) in contacts.items()
     ]
-    result.nudges += await queue_hot_leads(session=session, events=events, config=config, now=now)
+    await queue_hot_leads(session=session, events=events, config=config, now=now)
 
 
 async def record_skipped(*, session: AsyncSession, workspace_id: int, item: SkippedIn) -> bool:
